@@ -1,0 +1,35 @@
+// Creates the users database through the LiteFS primary (never a secondary) and adds the
+// development accounts of lib/roster.ts. Accounts that exist are left as they are.
+import path from 'node:path';
+import { config, ROOT } from '../lib/config.ts';
+import { Database } from '../lib/db.ts';
+import { waitForMount } from '../lib/litefs.ts';
+import { hashPassword } from '../lib/password.ts';
+import { DEV_PASSWORD, INSTRUCTORS, REGISTRARS, STUDENTS } from '../lib/roster.ts';
+
+const { primaryDb, litefs, pbkdf2Iterations } = config.users;
+if (litefs) await waitForMount(path.dirname(primaryDb));
+const db = await Database.open(primaryDb);
+await db.execFile(path.join(ROOT, 'sql/users.sql'));
+
+// One hash (one salt) serves every development account: hashing 130 passwords at 600,000
+// iterations would add half a minute to each start for no gain on throw-away data.
+const passwordHash = await hashPassword(DEV_PASSWORD, pbkdf2Iterations);
+const accounts: [string, string][] = [
+  ...REGISTRARS.map((name): [string, string] => [name, 'Registrar']),
+  ...INSTRUCTORS.map((name): [string, string] => [name, 'Instructor']),
+  ...STUDENTS.map((name): [string, string] => [name, 'Student']),
+];
+
+let added = 0;
+await db.transaction(async (tx) => {
+  for (const [username, role] of accounts) {
+    const { changes, lastID } = await tx.run('INSERT OR IGNORE INTO users (username, password_hash) VALUES (?, ?)', [username, passwordHash]);
+    if (changes === 0) continue;
+    await tx.run('INSERT INTO user_roles (user_id, role) VALUES (?, ?)', [lastID, role]);
+    added++;
+  }
+});
+const { count } = (await db.get<{ count: number }>('SELECT count(*) AS count FROM users'))!;
+console.log(`users: ${added} development accounts added, ${count} in ${primaryDb} (password "${DEV_PASSWORD}")`);
+await db.close();

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `npm start`: installs what is missing, makes keys, seeds, then runs the whole formation under
+# Foreman. Ports follow Foreman's rule: BASE_PORT + 100 x Procfile line + instance - 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bin/setup.sh
+
+export BASE_PORT=${BASE_PORT:-5000}
+bin/mkjwks
+node --import tsx bin/seed-enrollment.ts
+# The users database is seeded by the Procfile's users line, once the LiteFS primary is mounted.
+exec foreman start --procfile Procfile --port "$BASE_PORT" \
+  --formation users=1,enrollment=3,primary=1,secondary1=1,secondary2=1

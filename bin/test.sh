@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `npm test`: installs what is missing, checks the types, runs every mocha test (the LiteFS
+# ones use the real litefs and FUSE).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bin/setup.sh
+
+npx tsc --noEmit
+npx mocha "$@"

@@ -1,0 +1,61 @@
+// Every setting of both services, read once from the environment. The defaults are the
+// development formation that `npm start` runs; the README lists each variable.
+import path from 'node:path';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+
+const env = process.env;
+
+function text(name: string, fallback: string): string {
+  const value = env[name];
+  return value === undefined || value === '' ? fallback : value;
+}
+
+function integer(name: string, fallback: number): number {
+  const raw = text(name, String(fallback));
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  }
+  return value;
+}
+
+function file(name: string, fallback: string): string {
+  return path.resolve(ROOT, text(name, fallback));
+}
+
+// Foreman gives Procfile line i the port BASE_PORT + 100 * i (+ instance - 1); the Procfile's
+// order is users, enrollment, so these defaults match a formation started on 5000.
+const basePort = integer('BASE_PORT', 5000);
+
+export const config = Object.freeze({
+  users: {
+    port: integer('PORT', basePort),
+    // Writes go to the LiteFS primary; login reads rotate over the secondaries.
+    primaryDb: file('USERS_DB', 'var/litefs/primary/mnt/users.db'),
+    replicaDbs: text('USERS_REPLICA_DBS', 'var/litefs/secondary1/mnt/users.db,var/litefs/secondary2/mnt/users.db')
+      .split(',')
+      .map((entry) => path.resolve(ROOT, entry.trim())),
+    // Off for a plain SQLite file (tests, `deno run`): then nobody waits for a FUSE mount.
+    litefs: text('USERS_LITEFS', 'on') !== 'off',
+    pbkdf2Iterations: integer('PBKDF2_ITERATIONS', 600_000),
+    accessTokenSeconds: integer('ACCESS_TOKEN_SECONDS', 15 * 60),
+    refreshTokenSeconds: integer('REFRESH_TOKEN_SECONDS', 24 * 60 * 60),
+  },
+  enrollment: {
+    port: integer('PORT', basePort + 100),
+    db: file('ENROLLMENT_DB', 'var/enrollment.db'),
+  },
+  jwt: {
+    issuer: text('JWT_ISSUER', 'enrollment-gateway/users'),
+    audience: text('JWT_AUDIENCE', 'enrollment-gateway'),
+    refreshAudience: text('JWT_REFRESH_AUDIENCE', 'enrollment-gateway/refresh'),
+    publicKeys: file('JWKS_PUBLIC', 'var/keys/jwks-public.json'),
+    privateKeys: file('JWKS_PRIVATE', 'var/keys/jwks-private.json'),
+  },
+  http: {
+    bodyLimit: '16kb',
+  },
+});

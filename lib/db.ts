@@ -1,0 +1,119 @@
+// A small promise wrapper over one sqlite3 connection, and the read rotation over replicas.
+import { readFile } from 'node:fs/promises';
+import sqlite3 from 'sqlite3';
+
+export type Params = unknown[] | Record<string, unknown>;
+export interface RunResult {
+  changes: number;
+  lastID: number;
+}
+
+export interface OpenOptions {
+  readonly?: boolean;
+  busyTimeoutMs?: number;
+}
+
+export class Database {
+  readonly file: string;
+  #connection: sqlite3.Database;
+  // One connection runs one transaction at a time: every statement waits for the one before,
+  // so a request's statements never land inside another request's transaction.
+  #tail: Promise<unknown> = Promise.resolve();
+
+  private constructor(file: string, connection: sqlite3.Database) {
+    this.file = file;
+    this.#connection = connection;
+  }
+
+  static open(file: string, options: OpenOptions = {}): Promise<Database> {
+    const mode = options.readonly ? sqlite3.OPEN_READONLY : sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE;
+    return new Promise((resolve, reject) => {
+      const connection = new sqlite3.Database(file, mode, (error) => {
+        if (error) return reject(error);
+        connection.configure('busyTimeout', options.busyTimeoutMs ?? 5000);
+        resolve(new Database(file, connection));
+      });
+    });
+  }
+
+  get<T>(sql: string, params: Params = []): Promise<T | undefined> {
+    return this.#serialized(() => this.#call<T | undefined>('get', sql, params));
+  }
+
+  all<T>(sql: string, params: Params = []): Promise<T[]> {
+    return this.#serialized(() => this.#call<T[]>('all', sql, params));
+  }
+
+  run(sql: string, params: Params = []): Promise<RunResult> {
+    return this.#serialized(() => this.#run(sql, params));
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.#serialized(() => this.#exec(sql));
+  }
+
+  async execFile(sqlFile: string): Promise<void> {
+    await this.exec(await readFile(sqlFile, 'utf8'));
+  }
+
+  // BEGIN IMMEDIATE takes the write lock up front, so two processes never both read a state
+  // and then both write on its strength; the busy timeout makes the second one wait its turn.
+  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.#serialized(async () => {
+      await this.#exec('BEGIN IMMEDIATE');
+      try {
+        const result = await work({
+          get: (sql, params = []) => this.#call('get', sql, params),
+          all: (sql, params = []) => this.#call('all', sql, params),
+          run: (sql, params = []) => this.#run(sql, params),
+        });
+        await this.#exec('COMMIT');
+        return result;
+      } catch (error) {
+        await this.#exec('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#serialized(
+      () => new Promise<void>((resolve, reject) => this.#connection.close((error) => (error ? reject(error) : resolve()))),
+    );
+  }
+
+  #serialized<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(work, work);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+
+  #call<T>(method: 'get' | 'all', sql: string, params: Params): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.#connection[method](sql, params, (error: Error | null, rows: T) => (error ? reject(error) : resolve(rows)));
+    });
+  }
+
+  #run(sql: string, params: Params): Promise<RunResult> {
+    return new Promise((resolve, reject) => {
+      this.#connection.run(sql, params, function (this: sqlite3.RunResult, error: Error | null) {
+        if (error) return reject(error);
+        resolve({ changes: this.changes, lastID: this.lastID });
+      });
+    });
+  }
+
+  #exec(sql: string): Promise<void> {
+    return new Promise((resolve, reject) => this.#connection.exec(sql, (error) => (error ? reject(error) : resolve())));
+  }
+}
+
+export interface Transaction {
+  get<T>(sql: string, params?: Params): Promise<T | undefined>;
+  all<T>(sql: string, params?: Params): Promise<T[]>;
+  run(sql: string, params?: Params): Promise<RunResult>;
+}
+
+export function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Error && /SQLITE_CONSTRAINT.*UNIQUE|UNIQUE constraint failed/.test(error.message);
+}

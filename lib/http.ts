@@ -1,0 +1,101 @@
+// What both Koa services share: the one error boundary that turns every failure into an
+// RFC 9457 problem document, the one-line-per-request log, and a strict JSON body parser.
+import process from 'node:process';
+import Koa from 'koa';
+import bodyParser from 'koa-bodyparser';
+import { config } from './config.ts';
+
+export class Problem extends Error {
+  readonly status: number;
+  readonly title: string;
+
+  constructor(status: number, title: string, detail: string) {
+    super(detail);
+    this.status = status;
+    this.title = title;
+  }
+}
+
+export const badRequest = (detail: string) => new Problem(400, 'Bad Request', detail);
+export const unprocessable = (detail: string) => new Problem(422, 'Invalid input', detail);
+export const unauthorized = (detail: string) => new Problem(401, 'Unauthorized', detail);
+export const forbidden = (detail: string) => new Problem(403, 'Forbidden', detail);
+export const notFound = (detail: string) => new Problem(404, 'Not Found', detail);
+export const conflict = (detail: string) => new Problem(409, 'Conflict', detail);
+
+// What the request log may say about a request beyond method, path, status and time.
+export interface LogState {
+  user?: string;
+  log?: Record<string, string>;
+}
+
+export function createApp(): Koa<LogState> {
+  const app = new Koa<LogState>();
+  app.use(requestLog);
+  app.use(errorBoundary);
+  app.use(requireJsonBody);
+  app.use(
+    bodyParser({
+      enableTypes: ['json'],
+      jsonLimit: config.http.bodyLimit,
+      strict: true,
+      onerror: (error) => {
+        const status = (error as { status?: number }).status;
+        if (status === 413) throw new Problem(413, 'Payload Too Large', `the body is larger than ${config.http.bodyLimit}`);
+        throw badRequest('the body is not valid JSON');
+      },
+    }),
+  );
+  return app;
+}
+
+async function requestLog(ctx: Koa.ParameterizedContext<LogState>, next: Koa.Next): Promise<void> {
+  const started = performance.now();
+  try {
+    await next();
+  } finally {
+    const ms = Math.round(performance.now() - started);
+    const extra = Object.entries({ user: ctx.state.user, ...ctx.state.log })
+      .filter(([, value]) => value !== undefined)
+      .map(([key, value]) => ` ${key}=${value}`)
+      .join('');
+    process.stdout.write(`${ctx.method} ${ctx.path} ${ctx.status} ${ms}ms${extra}\n`);
+  }
+}
+
+async function errorBoundary(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  try {
+    await next();
+    if (ctx.status === 404 && ctx.body === undefined) throw notFound(`no route for ${ctx.method} ${ctx.path}`);
+  } catch (error) {
+    const problem = toProblem(error);
+    if (problem.status >= 500) console.error(error);
+    ctx.status = problem.status;
+    ctx.type = 'application/problem+json';
+    ctx.body = { type: 'about:blank', title: problem.title, status: problem.status, detail: problem.message };
+  }
+}
+
+function toProblem(error: unknown): Problem {
+  if (error instanceof Problem) return error;
+  // koa-router's 405/501 and Koa's own ctx.throw() errors carry a status that is safe to show.
+  const { status, expose, message } = error as { status?: number; expose?: boolean; message?: string };
+  if (typeof status === 'number' && status >= 400 && status < 500 && expose) {
+    return new Problem(status, message ?? 'Bad Request', message ?? '');
+  }
+  return new Problem(500, 'Internal Server Error', 'the server failed to handle this request');
+}
+
+async function requireJsonBody(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  if (ctx.request.length && !ctx.is('application/json')) {
+    throw new Problem(415, 'Unsupported Media Type', 'send the body as application/json');
+  }
+  await next();
+}
+
+export function listen(app: Koa<LogState>, port: number, name: string): void {
+  const server = app.listen(port, '127.0.0.1', () => process.stdout.write(`${name} listening on http://127.0.0.1:${port}\n`));
+  const stop = () => server.close(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

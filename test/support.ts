@@ -1,0 +1,146 @@
+// Test helpers: a service started as a real process on a free port, a throw-away key pair that
+// signs tokens exactly as KrakenD's auth/signer does (RS256, kid in the header), and fetch JSON.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import process from 'node:process';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWTPayload, type CryptoKey } from 'jose';
+import { ROOT } from '../lib/config.ts';
+
+export const ISSUER = 'enrollment-gateway/users';
+export const AUDIENCE = 'enrollment-gateway';
+export const REFRESH_AUDIENCE = 'enrollment-gateway/refresh';
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), `${prefix}-`));
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+export interface TestKeys {
+  publicFile: string;
+  privateFile: string;
+  kid: string;
+  privateKey: CryptoKey;
+  // Signs claims as KrakenD does; `aud`/`iss`/`exp` default to a valid access token.
+  sign(claims: JWTPayload, options?: { key?: CryptoKey; kid?: string }): Promise<string>;
+  accessToken(username: string, roles: string[], extra?: JWTPayload): Promise<string>;
+}
+
+export async function makeTestKeys(dir: string): Promise<TestKeys> {
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  const publicJwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(publicJwk);
+  const label = { kid, alg: 'RS256', use: 'sig' };
+  const publicFile = path.join(dir, 'jwks-public.json');
+  const privateFile = path.join(dir, 'jwks-private.json');
+  await writeFile(publicFile, JSON.stringify({ keys: [{ ...publicJwk, ...label }] }));
+  await writeFile(privateFile, JSON.stringify({ keys: [{ ...(await exportJWK(privateKey)), ...label }] }));
+  const sign = (claims: JWTPayload, options: { key?: CryptoKey; kid?: string } = {}) => {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ aud: AUDIENCE, iss: ISSUER, iat: now, exp: now + 600, ...claims })
+      .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? kid, typ: 'JWT' })
+      .sign(options.key ?? privateKey);
+  };
+  return {
+    publicFile,
+    privateFile,
+    kid,
+    privateKey,
+    sign,
+    accessToken: (username, roles, extra = {}) => sign({ sub: username, jti: crypto.randomUUID(), roles, ...extra }),
+  };
+}
+
+export interface RunningService {
+  url: string;
+  port: number;
+  logs: string[];
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+// Starts `node --import tsx <entry>` (or `deno run -A <entry>`) and waits for "listening".
+export async function startService(
+  entry: string,
+  env: Record<string, string>,
+  options: { runtime?: 'node' | 'deno'; timeoutMs?: number } = {},
+): Promise<RunningService> {
+  const port = await freePort();
+  const command =
+    options.runtime === 'deno'
+      ? [path.join(ROOT, 'node_modules/.bin/deno'), 'run', '-A', entry]
+      : [process.execPath, '--import', 'tsx', entry];
+  const child = spawn(command[0], command.slice(1), {
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${entry} did not start:\n${logs.join('\n')}`)), options.timeoutMs ?? 30_000);
+    const collect = (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        logs.push(line);
+        if (line.includes('listening on')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      }
+    };
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${entry} exited with ${code}:\n${logs.join('\n')}`));
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    logs,
+    child,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+export async function call(
+  url: string,
+  options: { method?: string; body?: unknown; raw?: string; token?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  let body: string | undefined = options.raw;
+  if (options.body !== undefined) body = JSON.stringify(options.body);
+  if (body !== undefined) headers['content-type'] ??= 'application/json';
+  const response = await fetch(url, { method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, body });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON: the test sees the text
+  }
+  return { status: response.status, headers: response.headers, body: parsed };
+}
