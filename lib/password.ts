@@ -2,6 +2,7 @@
 // pbkdf2": pbkdf2_sha256$<iterations>$<salt>$<base64 hash>. The salt is used as its UTF-8 text,
 // exactly as Python's hashlib.pbkdf2_hmac(salt.encode()) does, so hashes move both ways.
 import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import process from 'node:process';
 import { promisify } from 'node:util';
 
 const ALGORITHM = 'pbkdf2_sha256';
@@ -10,9 +11,24 @@ const KEY_BYTES = 32;
 const MAX_ITERATIONS = 10_000_000;
 const derive = promisify(pbkdf2);
 
-// Runs on libuv's thread pool, never blocking the event loop.
+// Hashing runs on libuv's thread pool, never on the event loop. SQLite queries run on the same
+// pool (4 threads unless UV_THREADPOOL_SIZE says otherwise), so hashes may take all but two of
+// its threads: a burst of logins must not make every query, /health's included, wait behind it.
+const THREAD_POOL_SIZE = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+const MAX_CONCURRENT_HASHES = Math.max(1, THREAD_POOL_SIZE - 2);
+let hashing = 0;
+const waiting: (() => void)[] = [];
+
 async function digest(password: string, salt: string, iterations: number): Promise<Buffer> {
-  return derive(password, salt, iterations, KEY_BYTES, 'sha256');
+  if (hashing < MAX_CONCURRENT_HASHES) hashing++;
+  else await new Promise<void>((resolve) => waiting.push(resolve)); // a finishing hash hands over its slot
+  try {
+    return await derive(password, salt, iterations, KEY_BYTES, 'sha256');
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else hashing--;
+  }
 }
 
 export async function hashPassword(password: string, iterations: number, salt = randomBytes(16).toString('hex')): Promise<string> {

@@ -1,0 +1,263 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { Database } from '../lib/db.ts';
+import { AUDIENCE, call, ISSUER, makeTestKeys, REFRESH_AUDIENCE, startService, tempDir, type RunningService, type TestKeys } from './support.ts';
+
+const PASSWORD = 'correct horse battery';
+
+async function startUsers(runtime: 'node' | 'deno' = 'node', iterations = 1000) {
+  const dir = await tempDir('users');
+  const keys = await makeTestKeys(dir);
+  const db = path.join(dir, 'users.db');
+  const service = await startService(
+    'users.ts',
+    {
+      USERS_LITEFS: 'off',
+      USERS_DB: db,
+      USERS_REPLICA_DBS: `${db},${db}`,
+      JWKS_PUBLIC: keys.publicFile,
+      PBKDF2_ITERATIONS: String(iterations),
+    },
+    { runtime },
+  );
+  return { service, keys, db };
+}
+
+async function countRows(file: string): Promise<string> {
+  const db = await Database.open(file, { readonly: true });
+  const row = await db.get<{ users: number; roles: number }>('SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM user_roles) AS roles');
+  await db.close();
+  return JSON.stringify(row);
+}
+
+function assertProblem(reply: { status: number; headers: Headers; body: any }, status: number, detail?: RegExp) {
+  assert.equal(reply.status, status, JSON.stringify(reply.body));
+  assert.match(reply.headers.get('content-type') ?? '', /^application\/problem\+json/);
+  assert.equal(reply.body.status, status);
+  assert.equal(typeof reply.body.title, 'string');
+  if (detail) assert.match(reply.body.detail, detail);
+}
+
+describe('users service (users.ts)', () => {
+  let service: RunningService;
+  let keys: TestKeys;
+  let db: string;
+  let registrarToken: string;
+
+  before(async () => {
+    ({ service, keys, db } = await startUsers());
+    registrarToken = await keys.accessToken('registrar', ['Registrar']);
+  });
+  after(() => service.stop());
+
+  const register = (body: unknown, token?: string) => call(`${service.url}/users`, { body, token });
+  const login = (username: string, password: string) => call(`${service.url}/login`, { body: { username, password } });
+
+  describe('POST /users', () => {
+    it('registers a student: 201, Location, and never the hash', async () => {
+      const reply = await register({ username: 'Alice', password: PASSWORD, roles: ['Student'] });
+      assert.equal(reply.status, 201);
+      assert.equal(reply.headers.get('location'), '/users/alice');
+      assert.deepEqual(reply.body, { username: 'alice', roles: ['Student'] });
+    });
+
+    it('refuses a username that is taken, whatever its case: 409', async () => {
+      assertProblem(await register({ username: 'ALICE', password: PASSWORD, roles: ['Student'] }), 409, /taken/);
+    });
+
+    it('grants Instructor or Registrar only to a caller whose token carries Registrar', async () => {
+      const instructor = { username: 'prof.new', password: PASSWORD, roles: ['Instructor'] };
+      assertProblem(await register(instructor), 401);
+      assertProblem(await register(instructor, await keys.accessToken('alice', ['Student'])), 403, /Registrar/);
+      assertProblem(await register(instructor, await keys.sign({ sub: 'mallory', roles: ['Registrar'], aud: 'elsewhere' })), 401);
+      const reply = await register({ ...instructor, roles: ['Instructor', 'Registrar', 'Instructor'] }, registrarToken);
+      assert.equal(reply.status, 201);
+      assert.deepEqual(reply.body.roles, ['Instructor', 'Registrar']);
+    });
+  });
+
+  describe('POST /login', () => {
+    it('returns the claims KrakenD signs, shaped like mkclaims.py', async () => {
+      const before = Math.floor(Date.now() / 1000);
+      const reply = await login('alice', PASSWORD);
+      assert.equal(reply.status, 200);
+      const { access_token: access, refresh_token: refresh, exp } = reply.body;
+      assert.deepEqual(Object.keys(reply.body).sort(), ['access_token', 'exp', 'refresh_token']);
+      assert.equal(access.aud, AUDIENCE);
+      assert.equal(access.iss, ISSUER);
+      assert.equal(access.sub, 'alice');
+      assert.deepEqual(access.roles, ['Student']);
+      assert.equal(typeof access.jti, 'string');
+      assert.ok(access.iat >= before && access.exp > access.iat);
+      assert.equal(exp, access.exp);
+      assert.equal(refresh.aud, REFRESH_AUDIENCE, 'a refresh token must never pass as an access token');
+      assert.equal(refresh.roles, undefined);
+      assert.notEqual(refresh.jti, access.jti);
+      assert.ok(refresh.exp > access.exp);
+    });
+
+    it('logs in case-insensitively', async () => {
+      assert.equal((await login('ALICE', PASSWORD)).status, 200);
+    });
+
+    it('gives a wrong password and an unknown user the same 401', async () => {
+      const wrong = await login('alice', 'not the password');
+      const unknown = await login('nobody', 'not the password');
+      assertProblem(wrong, 401);
+      assert.deepEqual(unknown.body, wrong.body);
+      assert.equal(unknown.status, wrong.status);
+    });
+  });
+
+  describe('POST /refresh', () => {
+    const refresh = (token?: string) => call(`${service.url}/refresh`, { method: 'POST', token });
+
+    it('turns a valid refresh token into fresh claims', async () => {
+      const token = await keys.sign({ sub: 'alice', jti: 'r1', aud: REFRESH_AUDIENCE });
+      const reply = await refresh(token);
+      assert.equal(reply.status, 200);
+      assert.equal(reply.body.access_token.sub, 'alice');
+      assert.deepEqual(reply.body.access_token.roles, ['Student']);
+    });
+
+    it('refuses an access token, an expired, a tampered or a foreign-key token, and none: 401', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const valid = await keys.sign({ sub: 'alice', jti: 'r2', aud: REFRESH_AUDIENCE });
+      const [header, payload, signature] = valid.split('.');
+      const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: 'registrar' })).toString('base64url');
+      const stranger = await makeTestKeys(await tempDir('stranger'));
+      const tokens = {
+        access: await keys.accessToken('alice', ['Student']),
+        expired: await keys.sign({ sub: 'alice', jti: 'r3', aud: REFRESH_AUDIENCE, iat: now - 100, exp: now - 60 }),
+        tampered: `${header}.${forged}.${signature}`,
+        foreign: await stranger.sign({ sub: 'alice', jti: 'r4', aud: REFRESH_AUDIENCE }, { kid: keys.kid }),
+        unsigned: `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`,
+      };
+      for (const [name, token] of Object.entries(tokens)) {
+        const reply = await refresh(token);
+        assert.equal(reply.status, 401, `${name}: ${JSON.stringify(reply.body)}`);
+      }
+      assertProblem(await refresh(), 401);
+    });
+
+    it('refuses a refresh token for an account that does not exist: 401', async () => {
+      assertProblem(await refresh(await keys.sign({ sub: 'ghost', jti: 'r5', aud: REFRESH_AUDIENCE })), 401);
+    });
+  });
+
+  describe('GET /users/:username', () => {
+    it('shows an account to its owner and to a Registrar only', async () => {
+      const own = await call(`${service.url}/users/alice`, { token: await keys.accessToken('alice', ['Student']) });
+      assert.deepEqual(own.body, { username: 'alice', roles: ['Student'] });
+      assert.equal((await call(`${service.url}/users/alice`, { token: registrarToken })).status, 200);
+      assertProblem(await call(`${service.url}/users/alice`, { token: await keys.accessToken('bob', ['Student']) }), 403);
+      assertProblem(await call(`${service.url}/users/nobody`, { token: registrarToken }), 404);
+      assertProblem(await call(`${service.url}/users/alice`), 401);
+    });
+  });
+
+  describe('bad input: a 4xx problem and the database unchanged', () => {
+    const cases: [string, { body?: unknown; raw?: string; headers?: Record<string, string> }, number][] = [
+      ['malformed JSON', { raw: '{"username": "x",' }, 400],
+      ['a JSON array', { body: [] }, 422],
+      ['a missing field', { body: { username: 'newbie', password: PASSWORD } }, 422],
+      ['an unknown field', { body: { username: 'newbie', password: PASSWORD, roles: ['Student'], admin: true } }, 422],
+      ['a number for a username', { body: { username: 42, password: PASSWORD, roles: ['Student'] } }, 422],
+      ['roles as a string', { body: { username: 'newbie', password: PASSWORD, roles: 'Student' } }, 422],
+      ['no roles', { body: { username: 'newbie', password: PASSWORD, roles: [] } }, 422],
+      ['an unknown role', { body: { username: 'newbie', password: PASSWORD, roles: ['Student', 'Dean'] } }, 422],
+      ['a username with a space', { body: { username: 'new bie', password: PASSWORD, roles: ['Student'] } }, 422],
+      ['a too short password', { body: { username: 'newbie', password: 'short', roles: ['Student'] } }, 422],
+      ['a password over 1 KiB', { body: { username: 'newbie', password: 'p'.repeat(1025), roles: ['Student'] } }, 422],
+      ['a password of 1 KiB in multi-byte characters', { body: { username: 'newbie', password: 'ü'.repeat(600), roles: ['Student'] } }, 422],
+      ['a 1 MiB password', { body: { username: 'newbie', password: 'p'.repeat(1 << 20), roles: ['Student'] } }, 413],
+      ['a body over 16 KiB', { body: { username: 'newbie', password: PASSWORD, roles: ['Student'], pad: 'x'.repeat(17_000) } }, 413],
+      ['a form instead of JSON', { raw: 'username=newbie', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415],
+    ];
+    for (const [name, request, status] of cases) {
+      it(`${name} -> ${status}`, async () => {
+        const before = await countRows(db);
+        assertProblem(await call(`${service.url}/users`, { method: 'POST', ...request }), status);
+        assert.equal(await countRows(db), before);
+      });
+    }
+
+    it('login with a 1 MiB password -> 413, with wrong types -> 422', async () => {
+      assertProblem(await call(`${service.url}/login`, { body: { username: 'alice', password: 'p'.repeat(1 << 20) } }), 413);
+      assertProblem(await call(`${service.url}/login`, { body: { username: 'alice', password: 12345678 } }), 422);
+      assertProblem(await call(`${service.url}/login`, { body: { username: 'alice' } }), 422);
+    });
+
+    it('an unknown path -> 404, a wrong method -> 405, both as problem JSON', async () => {
+      assertProblem(await call(`${service.url}/nowhere`), 404);
+      assertProblem(await call(`${service.url}/login`, { method: 'DELETE' }), 405);
+    });
+  });
+
+  describe('health and logs', () => {
+    it('GET /health answers 200', async () => {
+      assert.deepEqual((await call(`${service.url}/health`)).body, { status: 'ok' });
+    });
+
+    it('logs one line per request with the user, and never a password or a token', async () => {
+      await login('alice', PASSWORD);
+      await call(`${service.url}/refresh`, { method: 'POST', token: await keys.sign({ sub: 'alice', jti: 'r9', aud: REFRESH_AUDIENCE }) });
+      const lines = service.logs.filter((line) => /^(GET|POST|PUT|DELETE) /.test(line));
+      assert.ok(lines.some((line) => /^POST \/login 200 \d+ms user=alice replica=\S+$/.test(line)), lines.join('\n'));
+      assert.ok(lines.some((line) => /^POST \/refresh 200 \d+ms user=alice/.test(line)));
+      for (const line of service.logs) {
+        assert.ok(!line.includes(PASSWORD) && !line.includes('eyJ'), `leaks a secret: ${line}`);
+      }
+    });
+  });
+});
+
+describe('users service timing and concurrency', () => {
+  it('an unknown user costs a full hash, like a wrong password', async () => {
+    // At 200,000 iterations a hash takes tens of milliseconds; a lookup that skipped it takes ~1.
+    const { service } = await startUsers('node', 200_000);
+    try {
+      const started = performance.now();
+      const reply = await call(`${service.url}/login`, { body: { username: 'nobody', password: PASSWORD } });
+      assert.equal(reply.status, 401);
+      assert.ok(performance.now() - started > 15, 'the unknown user was answered without hashing');
+    } finally {
+      await service.stop();
+    }
+  });
+
+  it('keeps answering /health while ten logins hash (no blocking the event loop)', async () => {
+    const { service } = await startUsers('node', 600_000);
+    try {
+      await call(`${service.url}/users`, { body: { username: 'busy', password: PASSWORD, roles: ['Student'] } });
+      const order: string[] = [];
+      const logins = Array.from({ length: 10 }, () =>
+        call(`${service.url}/login`, { body: { username: 'busy', password: PASSWORD } }).then((reply) => order.push(`login ${reply.status}`)),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const health = await call(`${service.url}/health`);
+      order.push(`health ${health.status}`);
+      await Promise.all(logins);
+      assert.equal(order[0], 'health 200', order.join(', '));
+      assert.deepEqual(order.slice(1), Array(10).fill('login 200'));
+    } finally {
+      await service.stop();
+    }
+  });
+});
+
+describe('users service under Deno', () => {
+  it('runs users.ts unchanged: register, then log in', async () => {
+    const { service } = await startUsers('deno');
+    try {
+      const registered = await call(`${service.url}/users`, { body: { username: 'dino', password: PASSWORD, roles: ['Student'] } });
+      assert.equal(registered.status, 201);
+      const login = await call(`${service.url}/login`, { body: { username: 'dino', password: PASSWORD } });
+      assert.equal(login.status, 200);
+      assert.equal(login.body.access_token.sub, 'dino');
+      assert.equal((await call(`${service.url}/login`, { body: { username: 'dino', password: 'wrong password' } })).status, 401);
+    } finally {
+      await service.stop();
+    }
+  });
+});
