@@ -7,7 +7,7 @@ import Router from '@koa/router';
 import { config, ROOT } from './lib/config.ts';
 import { Database, isUniqueViolation } from './lib/db.ts';
 import { conflict, createApp, forbidden, listen, notFound, unauthorized, unprocessable, type LogState } from './lib/http.ts';
-import { waitForMount } from './lib/litefs.ts';
+import { isConnectedSecondary, waitForMount } from './lib/litefs.ts';
 import { hashPassword, verifyPassword } from './lib/password.ts';
 import { ReadRotation } from './lib/rotation.ts';
 import { loadPublicKeys, requireRole, ROLES, verifyToken, type Role } from './lib/tokens.ts';
@@ -43,7 +43,10 @@ await primary.execFile(path.join(ROOT, 'sql/users.sql'));
 const replicas = new ReadRotation(
   settings.replicaDbs.map((file, index) => ({ name: `secondary${index + 1}`, file })),
   { name: 'primary', db: primary },
-  { onFailure: (name, error) => console.error(`replica ${name} skipped: ${(error as Error).message}`) },
+  {
+    ready: settings.litefs ? isConnectedSecondary : undefined,
+    onFailure: (name, error) => console.error(`replica ${name} skipped: ${(error as Error).message}`),
+  },
 );
 const publicKeys = await loadPublicKeys(jwt.publicKeys);
 const accessTokens = { keys: publicKeys, issuer: jwt.issuer, audience: jwt.audience };

@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
 # Procfile command for one LiteFS node: bin/litefs.sh primary|secondary1|secondary2
 # Clears a stale FUSE mount left by a killed litefs, creates the node's dirs,
-# exports what etc/litefs-NODE.yml expands (PORT, PRIMARY_URL) and execs litefs.
+# exports what etc/litefs-NODE.yml expands (PORT, PRIMARY_URL, LITEFS_DIR) and
+# execs litefs. LITEFS_DIR (default var/litefs) lets tests run a cluster of their own.
 set -euo pipefail
 
 node=${1:?usage: bin/litefs.sh primary|secondary1|secondary2}
 cd "$(dirname "$0")/.."
 
+# Foreman's ports: BASE_PORT + 100 x Procfile line (users, enrollment, primary, secondary1, secondary2).
 case $node in
-  primary) offset=300 ;;
-  secondary1) offset=400 ;;
-  secondary2) offset=500 ;;
+  primary) offset=200 ;;
+  secondary1) offset=300 ;;
+  secondary2) offset=400 ;;
   *) echo "litefs.sh: unknown node '$node'" >&2; exit 2 ;;
 esac
 
 export BASE_PORT=${BASE_PORT:-5000}
 export PORT=${PORT:-$((BASE_PORT + offset))}
-export PRIMARY_URL="http://127.0.0.1:$((BASE_PORT + 300))"
-if [[ $node == primary && $PORT != "$((BASE_PORT + 300))" ]]; then
-  # Secondaries look for the primary at BASE_PORT+300 (Procfile order).
-  echo "litefs.sh: primary got PORT=$PORT, expected $((BASE_PORT + 300)); is it still the 4th Procfile line?" >&2
+export PRIMARY_URL="http://127.0.0.1:$((BASE_PORT + 200))"
+export LITEFS_DIR=${LITEFS_DIR:-$PWD/var/litefs}
+if [[ $node == primary && $PORT != "$((BASE_PORT + 200))" ]]; then
+  # Secondaries look for the primary at BASE_PORT+200 (Procfile order).
+  echo "litefs.sh: primary got PORT=$PORT, expected $((BASE_PORT + 200)); is it still the 3rd Procfile line?" >&2
   exit 2
 fi
 
@@ -29,17 +32,19 @@ if [[ -z $litefs ]]; then
   [[ -x $litefs ]] || { echo "litefs.sh: litefs not on PATH nor at $litefs (run npm run setup)" >&2; exit 1; }
 fi
 
-mnt=$PWD/var/litefs/$node/mnt
-# A SIGKILLed litefs leaves its mount behind: stat on it fails with
-# "Transport endpoint is not connected" and litefs cannot mount there again.
-if mountpoint -q "$mnt"; then
-  echo "litefs.sh: $mnt is a live mount: is litefs $node already running?" >&2
-  exit 1
-elif ! err=$(stat -- "$mnt" 2>&1 >/dev/null) && [[ $err == *"not connected"* ]]; then
+mnt=$LITEFS_DIR/$node/mnt
+# A SIGKILLed litefs leaves its mount behind, answering every request with
+# "Transport endpoint is not connected". stat (hence `mountpoint`) can still
+# succeed on it for up to a minute from the kernel's attribute cache, so list
+# the dir: that always reaches the FUSE daemon.
+if ! err=$(LC_ALL=C ls -A -- "$mnt" 2>&1 >/dev/null) && [[ $err == *"not connected"* ]]; then
   echo "litefs.sh: clearing stale mount $mnt" >&2
   fusermount3 -uz "$mnt"
+elif mountpoint -q "$mnt"; then
+  echo "litefs.sh: $mnt is a live mount: is litefs $node already running?" >&2
+  exit 1
 fi
-mkdir -p "$mnt" "var/litefs/$node/data"
+mkdir -p "$mnt" "$LITEFS_DIR/$node/data"
 
 # Never let an inherited token switch on LiteFS Cloud backups.
 unset LITEFS_CLOUD_TOKEN

@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 source bin/setup.sh
 
 npx tsc --noEmit
+# With arguments, only the named test files: bin/test.sh test/users.test.ts
+if [[ $# -eq 0 ]]; then set -- "test/**/*.test.ts"; fi
 npx mocha "$@"

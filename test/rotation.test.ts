@@ -80,4 +80,15 @@ describe('read rotation (lib/rotation.ts)', () => {
     assert.equal(calls, 3);
     await reads.close();
   });
+
+  it('sends concurrent reads to the healthy replica, never to the fallback, while one fails', async () => {
+    const reads = rotation(['one', 'two']);
+    const failOnOne = async (db: Database) => {
+      if (db.file.endsWith('one.db')) throw new Error('disk I/O error');
+      return whoami(db);
+    };
+    const served = await Promise.all(Array.from({ length: 50 }, () => reads.read(failOnOne)));
+    assert.deepEqual(new Set(served.map((read) => read.served)), new Set(['two']));
+    await reads.close();
+  });
 });

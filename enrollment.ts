@@ -1,0 +1,441 @@
+// The enrollment service: the course catalogue, enrollments and waitlists, for students,
+// instructors and the Registrar. Three instances share one SQLite file in WAL mode. Every change
+// runs in one BEGIN IMMEDIATE transaction that reads the state it decides on, so the rules hold
+// under any interleaving of requests across processes. The caller is always the verified bearer.
+import path from 'node:path';
+import Router from '@koa/router';
+import { config, ROOT } from './lib/config.ts';
+import { Database, isUniqueViolation, type Transaction } from './lib/db.ts';
+import { conflict, createApp, forbidden, listen, notFound, type LogState } from './lib/http.ts';
+import { loadPublicKeys, requireRole, ROLES, verifyToken, type Caller, type Role } from './lib/tokens.ts';
+import { boolean, fields, idParam, integer, string } from './lib/validate.ts';
+
+const { enrollment: settings, jwt } = config;
+
+const WAITLIST_LIMIT = 15; // per section; the schema's CHECK on position says the same
+const WAITLISTS_PER_STUDENT = 3;
+const USERNAME = {
+  min: 3,
+  max: 32,
+  pattern: /^[a-z0-9][a-z0-9._-]*$/,
+  hint: 'must start with a letter or digit and hold only letters, digits, ".", "_" and "-"',
+};
+
+const db = await Database.open(settings.db);
+await db.execFile(path.join(ROOT, 'sql/enrollment.sql')); // also sets WAL and foreign keys
+const tokens = { keys: await loadPublicKeys(jwt.publicKeys), issuer: jwt.issuer, audience: jwt.audience };
+
+// Identity comes only from the verified token: a username in a path or body never decides it.
+async function authenticate(ctx: { get(field: string): string; state: LogState }, ...roles: Role[]): Promise<Caller> {
+  const caller = await verifyToken(ctx.get('Authorization'), tokens);
+  ctx.state.user = caller.username;
+  requireRole(caller, ...roles);
+  return caller;
+}
+
+function username(value: unknown, name: string): string {
+  return string(typeof value === 'string' ? value.toLowerCase() : value, name, USERNAME);
+}
+
+interface Section {
+  id: number;
+  capacity: number;
+  instructor: string;
+  removed: number;
+}
+
+async function sectionOr404(q: Transaction, id: number): Promise<Section> {
+  const section = await q.get<Section>(
+    'SELECT id, capacity, instructor, removed_at IS NOT NULL AS removed FROM sections WHERE id = ?',
+    [id],
+  );
+  if (!section) throw notFound(`there is no section ${id}`);
+  return section;
+}
+
+function offered(section: Section): Section {
+  if (section.removed) throw conflict(`section ${section.id} has been removed`);
+  return section;
+}
+
+// Instructors see and change only the sections they teach; the Registrar, any section.
+function inCharge(caller: Caller, section: Section): Section {
+  if (!caller.roles.includes('Registrar') && section.instructor !== caller.username) {
+    throw forbidden(`section ${section.id} is taught by ${section.instructor}, not by you`);
+  }
+  return section;
+}
+
+async function counts(q: Transaction, sectionId: number): Promise<{ enrolled: number; waiting: number }> {
+  return (await q.get<{ enrolled: number; waiting: number }>(
+    `SELECT (SELECT count(*) FROM enrollments WHERE section_id = $id) AS enrolled,
+            (SELECT count(*) FROM waitlist WHERE section_id = $id) AS waiting`,
+    { $id: sectionId },
+  ))!;
+}
+
+// Everyone behind the student moves up one, front to back, so that UNIQUE (section_id, position)
+// holds after every single row update and positions stay 1..n.
+async function leaveWaitlist(tx: Transaction, sectionId: number, student: string): Promise<boolean> {
+  const place = await tx.get<{ position: number }>('SELECT position FROM waitlist WHERE section_id = ? AND student = ?', [sectionId, student]);
+  if (!place) return false;
+  await tx.run('DELETE FROM waitlist WHERE section_id = ? AND student = ?', [sectionId, student]);
+  const behind = await tx.all<{ student: string }>(
+    'SELECT student FROM waitlist WHERE section_id = ? AND position > ? ORDER BY position',
+    [sectionId, place.position],
+  );
+  for (const row of behind) {
+    await tx.run('UPDATE waitlist SET position = position - 1 WHERE section_id = ? AND student = ?', [sectionId, row.student]);
+  }
+  return true;
+}
+
+// Gives the section's free seats to the front of its waitlist, unless the Registrar has frozen
+// automatic enrollment. Returns who was enrolled.
+async function promote(tx: Transaction, section: Section): Promise<string[]> {
+  const { frozen } = (await tx.get<{ frozen: number }>('SELECT auto_enrollment_frozen AS frozen FROM settings'))!;
+  if (frozen) return [];
+  const promoted: string[] = [];
+  for (let { enrolled } = await counts(tx, section.id); enrolled < section.capacity; enrolled++) {
+    const first = await tx.get<{ student: string }>('SELECT student FROM waitlist WHERE section_id = ? AND position = 1', [section.id]);
+    if (!first) break;
+    await leaveWaitlist(tx, section.id, first.student);
+    await tx.run('INSERT INTO enrollments (section_id, student) VALUES (?, ?)', [section.id, first.student]);
+    promoted.push(first.student);
+  }
+  return promoted;
+}
+
+// Ends an enrollment, keeps a record of it, and hands the seat to the first in line.
+async function drop(tx: Transaction, section: Section, student: string, by: string, reason: 'self' | 'administrative'): Promise<string | undefined> {
+  const { changes } = await tx.run('DELETE FROM enrollments WHERE section_id = ? AND student = ?', [section.id, student]);
+  if (!changes) throw notFound(`${reason === 'self' ? 'you are' : `${student} is`} not enrolled in section ${section.id}`);
+  const [promoted] = await promote(tx, section);
+  await tx.run(
+    'INSERT INTO drops (section_id, student, dropped_by, reason, promoted) VALUES (?, ?, ?, ?, ?)',
+    [section.id, student, by, reason, promoted ?? null],
+  );
+  return promoted;
+}
+
+// Offered sections with their class and counts, as every listing shows them.
+const SECTIONS = `
+  SELECT sections.id, sections.class_id, classes.department, classes.course_code, classes.title,
+         sections.section_number, sections.instructor, sections.capacity,
+         (SELECT count(*) FROM enrollments WHERE section_id = sections.id) AS enrolled,
+         (SELECT count(*) FROM waitlist WHERE section_id = sections.id) AS waitlist_length
+  FROM sections JOIN classes ON classes.id = sections.class_id
+  WHERE sections.removed_at IS NULL`;
+
+interface SectionRow {
+  id: number;
+  class_id: number;
+  department: string;
+  course_code: string;
+  title: string;
+  section_number: number;
+  instructor: string;
+  capacity: number;
+  enrolled: number;
+  waitlist_length: number;
+}
+
+const sectionView = (row: SectionRow) => ({ ...row, seats_left: row.capacity - row.enrolled });
+
+interface ClassRow {
+  id: number;
+  department: string;
+  course_code: string;
+  title: string;
+}
+
+// Every class (or the one asked for) with the sections it offers.
+async function classesWithSections(classId: number | null) {
+  const classes = await db.all<ClassRow>(
+    'SELECT id, department, course_code, title FROM classes WHERE $id IS NULL OR id = $id ORDER BY department, course_code',
+    { $id: classId },
+  );
+  const sections = await db.all<SectionRow>(
+    `${SECTIONS} AND ($id IS NULL OR sections.class_id = $id) ORDER BY sections.section_number`,
+    { $id: classId },
+  );
+  return classes.map((row) => ({
+    ...row,
+    sections: sections
+      .filter((section) => section.class_id === row.id)
+      .map(({ class_id, department, course_code, title, ...section }) => ({ ...section, seats_left: section.capacity - section.enrolled })),
+  }));
+}
+
+const router = new Router<LogState>();
+
+// ---- the catalogue (any role) ----
+
+router.get('/classes', async (ctx) => {
+  await authenticate(ctx, ...ROLES);
+  ctx.body = { classes: await classesWithSections(null) };
+});
+
+router.get('/classes/:id', async (ctx) => {
+  await authenticate(ctx, ...ROLES);
+  const id = idParam(ctx.params.id, 'class id');
+  const [found] = await classesWithSections(id);
+  if (!found) throw notFound(`there is no class ${id}`);
+  ctx.body = found;
+});
+
+router.get('/sections/:id', async (ctx) => {
+  await authenticate(ctx, ...ROLES);
+  const id = idParam(ctx.params.id, 'section id');
+  const row = await db.get<SectionRow>(`${SECTIONS} AND sections.id = ?`, [id]);
+  if (!row) throw notFound(`there is no section ${id} on offer`);
+  ctx.body = sectionView(row);
+});
+
+router.get('/auto-enrollment', async (ctx) => {
+  await authenticate(ctx, ...ROLES);
+  const { frozen } = (await db.get<{ frozen: number }>('SELECT auto_enrollment_frozen AS frozen FROM settings'))!;
+  ctx.body = { frozen: frozen === 1 };
+});
+
+// ---- students: the caller's own enrollments and waitlists ----
+
+router.post('/me/enrollments', async (ctx) => {
+  const { username: student } = await authenticate(ctx, 'Student');
+  const body = fields(ctx.request.body, ['section_id']);
+  const sectionId = integer(body.section_id, 'section_id');
+  ctx.state.log = { section: String(sectionId) };
+  const result = await db.transaction(async (tx) => {
+    const section = offered(await sectionOr404(tx, sectionId));
+    if (await tx.get('SELECT 1 FROM enrollments WHERE section_id = ? AND student = ?', [sectionId, student])) {
+      throw conflict(`you are already enrolled in section ${sectionId}`);
+    }
+    const place = await tx.get<{ position: number }>('SELECT position FROM waitlist WHERE section_id = ? AND student = ?', [sectionId, student]);
+    if (place) throw conflict(`you are already on the waitlist of section ${sectionId}, at position ${place.position}`);
+    const { enrolled, waiting } = await counts(tx, sectionId);
+    // A seat left free while students wait (automatic enrollment is frozen) is theirs, not a newcomer's.
+    if (enrolled < section.capacity && waiting === 0) {
+      await tx.run('INSERT INTO enrollments (section_id, student) VALUES (?, ?)', [sectionId, student]);
+      return { section_id: sectionId, status: 'enrolled' as const };
+    }
+    if (waiting >= WAITLIST_LIMIT) {
+      throw conflict(`section ${sectionId} is full and its waitlist already holds ${WAITLIST_LIMIT} students`);
+    }
+    const { lists } = (await tx.get<{ lists: number }>('SELECT count(*) AS lists FROM waitlist WHERE student = ?', [student]))!;
+    if (lists >= WAITLISTS_PER_STUDENT) {
+      throw conflict(`section ${sectionId} is full and you are already on ${lists} waitlists, the most allowed`);
+    }
+    await tx.run('INSERT INTO waitlist (section_id, student, position) VALUES (?, ?, ?)', [sectionId, student, waiting + 1]);
+    return { section_id: sectionId, status: 'waitlisted' as const, position: waiting + 1 };
+  });
+  ctx.state.log.result = result.status;
+  ctx.status = result.status === 'enrolled' ? 201 : 202;
+  ctx.body = result;
+});
+
+router.get('/me/enrollments', async (ctx) => {
+  const { username: student } = await authenticate(ctx, 'Student');
+  const enrollments = await db.all(
+    `SELECT sections.id AS section_id, classes.id AS class_id, classes.department, classes.course_code, classes.title,
+            sections.section_number, sections.instructor, enrollments.enrolled_at
+     FROM enrollments
+     JOIN sections ON sections.id = enrollments.section_id
+     JOIN classes ON classes.id = sections.class_id
+     WHERE enrollments.student = ?
+     ORDER BY classes.department, classes.course_code, sections.section_number`,
+    [student],
+  );
+  ctx.body = { enrollments };
+});
+
+router.delete('/me/enrollments/:sectionId', async (ctx) => {
+  const { username: student } = await authenticate(ctx, 'Student');
+  const sectionId = idParam(ctx.params.sectionId, 'section id');
+  const promoted = await db.transaction(async (tx) => drop(tx, await sectionOr404(tx, sectionId), student, student, 'self'));
+  ctx.state.log = { section: String(sectionId), promoted: promoted ?? '-' };
+  ctx.status = 204;
+});
+
+router.get('/me/waitlist', async (ctx) => {
+  const { username: student } = await authenticate(ctx, 'Student');
+  const waitlist = await db.all(
+    `SELECT sections.id AS section_id, classes.id AS class_id, classes.department, classes.course_code, classes.title,
+            sections.section_number, sections.instructor, waitlist.position,
+            (SELECT count(*) FROM waitlist AS everyone WHERE everyone.section_id = waitlist.section_id) AS waitlist_length,
+            waitlist.joined_at
+     FROM waitlist
+     JOIN sections ON sections.id = waitlist.section_id
+     JOIN classes ON classes.id = sections.class_id
+     WHERE waitlist.student = ?
+     ORDER BY classes.department, classes.course_code, sections.section_number`,
+    [student],
+  );
+  ctx.body = { waitlist };
+});
+
+router.delete('/me/waitlist/:sectionId', async (ctx) => {
+  const { username: student } = await authenticate(ctx, 'Student');
+  const sectionId = idParam(ctx.params.sectionId, 'section id');
+  ctx.state.log = { section: String(sectionId) };
+  await db.transaction(async (tx) => {
+    await sectionOr404(tx, sectionId);
+    if (!(await leaveWaitlist(tx, sectionId, student))) throw notFound(`you are not on the waitlist of section ${sectionId}`);
+  });
+  ctx.status = 204;
+});
+
+// ---- instructors (their own sections) and the Registrar (any section) ----
+
+router.get('/me/sections', async (ctx) => {
+  const { username: instructor } = await authenticate(ctx, 'Instructor');
+  const rows = await db.all<SectionRow>(
+    `${SECTIONS} AND sections.instructor = ? ORDER BY classes.department, classes.course_code, sections.section_number`,
+    [instructor],
+  );
+  ctx.body = { sections: rows.map(sectionView) };
+});
+
+router.get('/sections/:id/students', async (ctx) => {
+  const caller = await authenticate(ctx, 'Instructor', 'Registrar');
+  const section = inCharge(caller, await sectionOr404(db, idParam(ctx.params.id, 'section id')));
+  const students = await db.all(
+    'SELECT student AS username, enrolled_at FROM enrollments WHERE section_id = ? ORDER BY student',
+    [section.id],
+  );
+  ctx.body = { section_id: section.id, students };
+});
+
+router.get('/sections/:id/dropped', async (ctx) => {
+  const caller = await authenticate(ctx, 'Instructor', 'Registrar');
+  const section = inCharge(caller, await sectionOr404(db, idParam(ctx.params.id, 'section id')));
+  const dropped = await db.all(
+    'SELECT student AS username, dropped_at, dropped_by, reason, promoted FROM drops WHERE section_id = ? ORDER BY id',
+    [section.id],
+  );
+  ctx.body = { section_id: section.id, dropped };
+});
+
+router.get('/sections/:id/waitlist', async (ctx) => {
+  const caller = await authenticate(ctx, 'Instructor', 'Registrar');
+  const section = inCharge(caller, await sectionOr404(db, idParam(ctx.params.id, 'section id')));
+  const waitlist = await db.all(
+    'SELECT position, student AS username, joined_at FROM waitlist WHERE section_id = ? ORDER BY position',
+    [section.id],
+  );
+  ctx.body = { section_id: section.id, waitlist };
+});
+
+router.delete('/sections/:id/students/:username', async (ctx) => {
+  const caller = await authenticate(ctx, 'Instructor', 'Registrar');
+  const sectionId = idParam(ctx.params.id, 'section id');
+  const student = username(ctx.params.username, 'username');
+  const promoted = await db.transaction(async (tx) => {
+    const section = inCharge(caller, await sectionOr404(tx, sectionId));
+    return drop(tx, section, student, caller.username, 'administrative');
+  });
+  ctx.state.log = { section: String(sectionId), dropped: student, promoted: promoted ?? '-' };
+  ctx.status = 204;
+});
+
+// ---- the Registrar ----
+
+router.post('/classes', async (ctx) => {
+  await authenticate(ctx, 'Registrar');
+  const body = fields(ctx.request.body, ['department', 'course_code', 'title']);
+  const department = string(body.department, 'department', { min: 2, max: 8, pattern: /^[A-Za-z]+$/, hint: 'must be letters only' }).toUpperCase();
+  const courseCode = string(body.course_code, 'course_code', { min: 1, max: 8, pattern: /^[0-9A-Za-z]+$/, hint: 'must be letters and digits only' }).toUpperCase();
+  const title = string(body.title, 'title', { max: 200 }).trim();
+  try {
+    const { lastID } = await db.run('INSERT INTO classes (department, course_code, title) VALUES (?, ?, ?)', [department, courseCode, title]);
+    ctx.status = 201;
+    ctx.set('Location', `/classes/${lastID}`);
+    ctx.body = { id: lastID, department, course_code: courseCode, title, sections: [] };
+  } catch (error) {
+    if (isUniqueViolation(error)) throw conflict(`the class ${department} ${courseCode} exists already`);
+    throw error;
+  }
+});
+
+router.post('/sections', async (ctx) => {
+  await authenticate(ctx, 'Registrar');
+  const body = fields(ctx.request.body, ['class_id', 'section_number', 'capacity', 'instructor']);
+  const classId = integer(body.class_id, 'class_id');
+  const number = integer(body.section_number, 'section_number', { max: 99 });
+  const capacity = integer(body.capacity, 'capacity', { max: 500 });
+  const instructor = username(body.instructor, 'instructor');
+  const id = await db.transaction(async (tx) => {
+    if (!(await tx.get('SELECT 1 FROM classes WHERE id = ?', [classId]))) throw notFound(`there is no class ${classId}`);
+    try {
+      const { lastID } = await tx.run(
+        'INSERT INTO sections (class_id, section_number, capacity, instructor) VALUES (?, ?, ?, ?)',
+        [classId, number, capacity, instructor],
+      );
+      return lastID;
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`class ${classId} already has a section ${number}`);
+      throw error;
+    }
+  });
+  ctx.status = 201;
+  ctx.set('Location', `/sections/${id}`);
+  ctx.body = sectionView((await db.get<SectionRow>(`${SECTIONS} AND sections.id = ?`, [id]))!);
+});
+
+// A soft delete: the section leaves the catalogue and nobody can enroll, its students' enrollments
+// become drops ("section removed", so each student and the instructor can see what happened), and
+// its waitlist is cleared so those students may wait elsewhere. Nothing is promoted.
+router.delete('/sections/:id', async (ctx) => {
+  const caller = await authenticate(ctx, 'Registrar');
+  const sectionId = idParam(ctx.params.id, 'section id');
+  await db.transaction(async (tx) => {
+    offered(await sectionOr404(tx, sectionId));
+    await tx.run(
+      `INSERT INTO drops (section_id, student, dropped_by, reason)
+       SELECT section_id, student, ?, 'section removed' FROM enrollments WHERE section_id = ? ORDER BY student`,
+      [caller.username, sectionId],
+    );
+    await tx.run('DELETE FROM enrollments WHERE section_id = ?', [sectionId]);
+    await tx.run('DELETE FROM waitlist WHERE section_id = ?', [sectionId]);
+    await tx.run("UPDATE sections SET removed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", [sectionId]);
+  });
+  ctx.status = 204;
+});
+
+router.put('/sections/:id/instructor', async (ctx) => {
+  await authenticate(ctx, 'Registrar');
+  const sectionId = idParam(ctx.params.id, 'section id');
+  const instructor = username(fields(ctx.request.body, ['instructor']).instructor, 'instructor');
+  await db.transaction(async (tx) => {
+    offered(await sectionOr404(tx, sectionId));
+    await tx.run('UPDATE sections SET instructor = ? WHERE id = ?', [instructor, sectionId]);
+  });
+  ctx.body = sectionView((await db.get<SectionRow>(`${SECTIONS} AND sections.id = ?`, [sectionId]))!);
+});
+
+// Unfreezing fills, in waitlist order, every seat that was left free while frozen.
+router.put('/auto-enrollment', async (ctx) => {
+  await authenticate(ctx, 'Registrar');
+  const frozen = boolean(fields(ctx.request.body, ['frozen']).frozen, 'frozen');
+  const promoted = await db.transaction(async (tx) => {
+    await tx.run('UPDATE settings SET auto_enrollment_frozen = ?', [frozen ? 1 : 0]);
+    if (frozen) return 0;
+    const waiting = await tx.all<Section>(
+      `SELECT id, capacity, instructor, 0 AS removed FROM sections
+       WHERE removed_at IS NULL AND EXISTS (SELECT 1 FROM waitlist WHERE section_id = sections.id)`,
+    );
+    let total = 0;
+    for (const section of waiting) total += (await promote(tx, section)).length;
+    return total;
+  });
+  ctx.state.log = { frozen: String(frozen), promoted: String(promoted) };
+  ctx.body = { frozen, promoted };
+});
+
+router.get('/health', async (ctx) => {
+  await db.get('SELECT 1 FROM settings');
+  ctx.body = { status: 'ok' };
+});
+
+const app = createApp();
+app.use(router.routes()).use(router.allowedMethods({ throw: true }));
+listen(app, settings.port, 'enrollment');

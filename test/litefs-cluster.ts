@@ -1,0 +1,111 @@
+// A real LiteFS cluster (one primary, two secondaries, static lease on loopback) of the test's
+// own: its own directory and ports, started through bin/litefs.sh exactly as the Procfile does.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import process from 'node:process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT } from '../lib/config.ts';
+import { tempDir } from './support.ts';
+
+export type Node = 'primary' | 'secondary1' | 'secondary2';
+const NODES: Node[] = ['primary', 'secondary1', 'secondary2'];
+const PORT_OFFSET: Record<Node, number> = { primary: 200, secondary1: 300, secondary2: 400 };
+
+export interface Cluster {
+  dir: string;
+  basePort: number;
+  logs: string[];
+  dbFile(node: Node): string;
+  start(node: Node): Promise<void>;
+  kill(node: Node): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+// Ports BASE+200..400 must be free; Foreman's scheme leaves the rest to the services.
+function randomBasePort(): number {
+  return 20_000 + 100 * Math.floor(Math.random() * 300);
+}
+
+export async function startCluster(): Promise<Cluster> {
+  const dir = await tempDir('litefs');
+  const basePort = randomBasePort();
+  const processes = new Map<Node, ChildProcess>();
+  const logs: string[] = [];
+  const env = { ...process.env, BASE_PORT: String(basePort), LITEFS_DIR: dir, PORT: '' };
+
+  const cluster: Cluster = {
+    dir,
+    basePort,
+    logs,
+    dbFile: (node) => path.join(dir, node, 'mnt', 'users.db'),
+    async start(node) {
+      const child = spawn('bash', ['bin/litefs.sh', node], {
+        cwd: ROOT,
+        env: { ...env, PORT: String(basePort + PORT_OFFSET[node]) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const collect = (chunk: Buffer) => logs.push(...chunk.toString().split('\n').filter(Boolean).map((line) => `${node}| ${line}`));
+      child.stdout!.on('data', collect);
+      child.stderr!.on('data', collect);
+      processes.set(node, child);
+      const mount = path.join(dir, node, 'mnt');
+      // A secondary is ready once connected to the primary: LiteFS then shows `.primary`.
+      const ready = node === 'primary' ? () => primaryAnswers(basePort) : () => exists(path.join(mount, '.primary'));
+      await until(`LiteFS ${node}`, async () => {
+        if (child.exitCode !== null) throw new Error(`litefs ${node} exited:\n${logs.join('\n')}`);
+        return ready();
+      });
+    },
+    async kill(node) {
+      const child = processes.get(node);
+      if (!child || child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      // Secondaries first: one whose primary is gone may ignore SIGTERM.
+      for (const node of [...NODES].reverse()) {
+        const child = processes.get(node);
+        if (!child || child.exitCode !== null) continue;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        if ((await Promise.race([exited, sleep(5000, 'late')])) === 'late') await cluster.kill(node);
+      }
+      spawnSync('bash', ['bin/litefs-reset.sh'], { cwd: ROOT, env, stdio: 'inherit' });
+    },
+  };
+
+  try {
+    for (const node of NODES) await cluster.start(node);
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  return cluster;
+}
+
+async function primaryAnswers(basePort: number): Promise<boolean> {
+  try {
+    const reply = await fetch(`http://127.0.0.1:${basePort + PORT_OFFSET.primary}/info`);
+    return reply.ok && ((await reply.json()) as { isPrimary?: boolean }).isPrimary === true;
+  } catch {
+    return false;
+  }
+}
