@@ -95,7 +95,12 @@ async function requireJsonBody(ctx: Koa.Context, next: Koa.Next): Promise<void> 
 
 export function listen(app: Koa<LogState>, port: number, name: string): void {
   const server = app.listen(port, '127.0.0.1', () => process.stdout.write(`${name} listening on http://127.0.0.1:${port}\n`));
-  const stop = () => server.close(() => process.exit(0));
+  // Finish the requests under way, but never wait on a stuck one for more than three seconds.
+  const stop = () => {
+    server.close(() => process.exit(0));
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(0), 3000).unref();
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }

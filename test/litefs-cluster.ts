@@ -6,7 +6,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from '../lib/config.ts';
-import { tempDir } from './support.ts';
+import { isRunning, tempDir } from './support.ts';
 
 export type Node = 'primary' | 'secondary1' | 'secondary2';
 const NODES: Node[] = ['primary', 'secondary1', 'secondary2'];
@@ -68,13 +68,13 @@ export async function startCluster(): Promise<Cluster> {
       // A secondary is ready once connected to the primary: LiteFS then shows `.primary`.
       const ready = node === 'primary' ? () => primaryAnswers(basePort) : () => exists(path.join(mount, '.primary'));
       await until(`LiteFS ${node}`, async () => {
-        if (child.exitCode !== null) throw new Error(`litefs ${node} exited:\n${logs.join('\n')}`);
+        if (!isRunning(child)) throw new Error(`litefs ${node} exited:\n${logs.join('\n')}`);
         return ready();
       });
     },
     async kill(node) {
       const child = processes.get(node);
-      if (!child || child.exitCode !== null) return;
+      if (!child || !isRunning(child)) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
       await exited;
@@ -83,7 +83,7 @@ export async function startCluster(): Promise<Cluster> {
       // Secondaries first: one whose primary is gone may ignore SIGTERM.
       for (const node of [...NODES].reverse()) {
         const child = processes.get(node);
-        if (!child || child.exitCode !== null) continue;
+        if (!child || !isRunning(child)) continue;
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');
         if ((await Promise.race([exited, sleep(5000, 'late')])) === 'late') await cluster.kill(node);

@@ -112,11 +112,19 @@ export async function startService(
     port,
     logs,
     child,
+    // SIGTERM, and SIGKILL if it has not gone after five seconds: a test never hangs on it.
     stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
+      if (!isRunning(child)) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
+      clearTimeout(timer);
     },
   };
+}
+
+export function isRunning(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
 }
 
 export interface Reply {

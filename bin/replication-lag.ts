@@ -1,0 +1,48 @@
+// Replication lag of the real LiteFS cluster: for each of N writes (default 200), the time from
+// COMMIT returning on the primary to the row being readable on each secondary.
+// Usage: node --import tsx bin/replication-lag.ts [WRITES]   (starts and removes its own cluster)
+import process from 'node:process';
+import { Database } from '../lib/db.ts';
+import { startCluster } from '../test/litefs-cluster.ts';
+
+const writes = Number(process.argv[2] ?? 200);
+const cluster = await startCluster();
+try {
+  const primary = await Database.open(cluster.dbFile('primary'));
+  await primary.exec('PRAGMA journal_mode = WAL; CREATE TABLE probe (id INTEGER PRIMARY KEY)');
+  await primary.run('INSERT INTO probe VALUES (0)');
+  const secondaries = {} as Record<'secondary1' | 'secondary2', Database>;
+  for (const node of ['secondary1', 'secondary2'] as const) {
+    // The database file appears on a secondary with its first replicated commit.
+    for (;;) {
+      try {
+        secondaries[node] = await Database.open(cluster.dbFile(node), { readonly: true });
+        if (await secondaries[node].get('SELECT 1 FROM probe WHERE id = 0')) break;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+  }
+
+  const lags: Record<string, number[]> = { secondary1: [], secondary2: [] };
+  for (let id = 1; id <= writes; id++) {
+    await primary.run('INSERT INTO probe VALUES (?)', [id]);
+    const committed = performance.now();
+    await Promise.all(
+      Object.entries(secondaries).map(async ([node, db]) => {
+        while (!(await db.get('SELECT 1 FROM probe WHERE id = ?', [id]))) await new Promise((resolve) => setImmediate(resolve));
+        lags[node].push(performance.now() - committed);
+      }),
+    );
+  }
+
+  console.log(`LiteFS replication lag over ${writes} writes (commit on the primary -> row readable), ms:`);
+  for (const [node, values] of Object.entries(lags)) {
+    values.sort((a, b) => a - b);
+    const at = (q: number) => values[Math.min(values.length - 1, Math.floor(q * values.length))].toFixed(2);
+    console.log(`  ${node}: p50 ${at(0.5)}  p99 ${at(0.99)}  max ${at(1)}`);
+  }
+  await Promise.all([primary, ...Object.values(secondaries)].map((db) => db.close()));
+} finally {
+  await cluster.stop();
+}
