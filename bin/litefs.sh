@@ -48,4 +48,17 @@ mkdir -p "$mnt" "$LITEFS_DIR/$node/data"
 
 # Never let an inherited token switch on LiteFS Cloud backups.
 unset LITEFS_CLOUD_TOKEN
-exec "$litefs" mount -config "etc/litefs-$node.yml"
+"$litefs" mount -config "etc/litefs-$node.yml" &
+litefs_pid=$!
+trap 'kill -TERM "$litefs_pid" 2>/dev/null' TERM INT
+status=0
+wait "$litefs_pid" || status=$?
+# A signal ends that wait early: then wait again for litefs to finish shutting down.
+if kill -0 "$litefs_pid" 2>/dev/null; then
+  status=0
+  wait "$litefs_pid" || status=$?
+fi
+# On shutdown LiteFS cannot unmount while a reader still holds the database open ("Device or
+# resource busy"): detach the mount lazily so that no stale mount is left behind.
+if grep -q " $mnt fuse" /proc/self/mounts; then fusermount3 -uz "$mnt" || true; fi
+exit "$status"

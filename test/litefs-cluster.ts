@@ -59,6 +59,7 @@ export async function startCluster(): Promise<Cluster> {
         cwd: ROOT,
         env: { ...env, PORT: String(basePort + PORT_OFFSET[node]) },
         stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true, // its own process group: kill() reaches litefs under the wrapper
       });
       const collect = (chunk: Buffer) => logs.push(...chunk.toString().split('\n').filter(Boolean).map((line) => `${node}| ${line}`));
       child.stdout!.on('data', collect);
@@ -76,7 +77,7 @@ export async function startCluster(): Promise<Cluster> {
       const child = processes.get(node);
       if (!child || !isRunning(child)) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
+      process.kill(-child.pid!, 'SIGKILL');
       await exited;
     },
     async stop() {
