@@ -8,18 +8,12 @@ import { config, ROOT } from './lib/config.ts';
 import { Database, isUniqueViolation, type Transaction } from './lib/db.ts';
 import { conflict, createApp, forbidden, listen, notFound, type LogState } from './lib/http.ts';
 import { loadPublicKeys, requireRole, ROLES, verifyToken, type Caller, type Role } from './lib/tokens.ts';
-import { boolean, fields, idParam, integer, string } from './lib/validate.ts';
+import { boolean, fields, idParam, integer, string, validUsername } from './lib/validate.ts';
 
 const { enrollment: settings, jwt } = config;
 
 const WAITLIST_LIMIT = 15; // per section; the schema's CHECK on position says the same
 const WAITLISTS_PER_STUDENT = 3;
-const USERNAME = {
-  min: 3,
-  max: 32,
-  pattern: /^[a-z0-9][a-z0-9._-]*$/,
-  hint: 'must start with a letter or digit and hold only letters, digits, ".", "_" and "-"',
-};
 
 const db = await Database.open(settings.db);
 await db.execFile(path.join(ROOT, 'sql/enrollment.sql')); // also sets WAL and foreign keys
@@ -31,10 +25,6 @@ async function authenticate(ctx: { get(field: string): string; state: LogState }
   ctx.state.user = caller.username;
   requireRole(caller, ...roles);
   return caller;
-}
-
-function username(value: unknown, name: string): string {
-  return string(typeof value === 'string' ? value.toLowerCase() : value, name, USERNAME);
 }
 
 interface Section {
@@ -64,6 +54,12 @@ function inCharge(caller: Caller, section: Section): Section {
     throw forbidden(`section ${section.id} is taught by ${section.instructor}, not by you`);
   }
   return section;
+}
+
+// The section named in the path, for its own Instructor or the Registrar.
+async function sectionInCharge(ctx: { get(field: string): string; state: LogState; params: Record<string, string> }): Promise<Section> {
+  const caller = await authenticate(ctx, 'Instructor', 'Registrar');
+  return inCharge(caller, await sectionOr404(db, idParam(ctx.params.id, 'section id')));
 }
 
 async function counts(q: Transaction, sectionId: number): Promise<{ enrolled: number; waiting: number }> {
@@ -296,8 +292,7 @@ router.get('/me/sections', async (ctx) => {
 });
 
 router.get('/sections/:id/students', async (ctx) => {
-  const caller = await authenticate(ctx, 'Instructor', 'Registrar');
-  const section = inCharge(caller, await sectionOr404(db, idParam(ctx.params.id, 'section id')));
+  const section = await sectionInCharge(ctx);
   const students = await db.all(
     'SELECT student AS username, enrolled_at FROM enrollments WHERE section_id = ? ORDER BY student',
     [section.id],
@@ -306,8 +301,7 @@ router.get('/sections/:id/students', async (ctx) => {
 });
 
 router.get('/sections/:id/dropped', async (ctx) => {
-  const caller = await authenticate(ctx, 'Instructor', 'Registrar');
-  const section = inCharge(caller, await sectionOr404(db, idParam(ctx.params.id, 'section id')));
+  const section = await sectionInCharge(ctx);
   const dropped = await db.all(
     'SELECT student AS username, dropped_at, dropped_by, reason, promoted FROM drops WHERE section_id = ? ORDER BY id',
     [section.id],
@@ -316,8 +310,7 @@ router.get('/sections/:id/dropped', async (ctx) => {
 });
 
 router.get('/sections/:id/waitlist', async (ctx) => {
-  const caller = await authenticate(ctx, 'Instructor', 'Registrar');
-  const section = inCharge(caller, await sectionOr404(db, idParam(ctx.params.id, 'section id')));
+  const section = await sectionInCharge(ctx);
   const waitlist = await db.all(
     'SELECT position, student AS username, joined_at FROM waitlist WHERE section_id = ? ORDER BY position',
     [section.id],
@@ -328,7 +321,7 @@ router.get('/sections/:id/waitlist', async (ctx) => {
 router.delete('/sections/:id/students/:username', async (ctx) => {
   const caller = await authenticate(ctx, 'Instructor', 'Registrar');
   const sectionId = idParam(ctx.params.id, 'section id');
-  const student = username(ctx.params.username, 'username');
+  const student = validUsername(ctx.params.username, 'username');
   const promoted = await db.transaction(async (tx) => {
     const section = inCharge(caller, await sectionOr404(tx, sectionId));
     return drop(tx, section, student, caller.username, 'administrative');
@@ -362,7 +355,7 @@ router.post('/sections', async (ctx) => {
   const classId = integer(body.class_id, 'class_id');
   const number = integer(body.section_number, 'section_number', { max: 99 });
   const capacity = integer(body.capacity, 'capacity', { max: 500 });
-  const instructor = username(body.instructor, 'instructor');
+  const instructor = validUsername(body.instructor, 'instructor');
   const id = await db.transaction(async (tx) => {
     if (!(await tx.get('SELECT 1 FROM classes WHERE id = ?', [classId]))) throw notFound(`there is no class ${classId}`);
     try {
@@ -404,7 +397,7 @@ router.delete('/sections/:id', async (ctx) => {
 router.put('/sections/:id/instructor', async (ctx) => {
   await authenticate(ctx, 'Registrar');
   const sectionId = idParam(ctx.params.id, 'section id');
-  const instructor = username(fields(ctx.request.body, ['instructor']).instructor, 'instructor');
+  const instructor = validUsername(fields(ctx.request.body, ['instructor']).instructor, 'instructor');
   await db.transaction(async (tx) => {
     offered(await sectionOr404(tx, sectionId));
     await tx.run('UPDATE sections SET instructor = ? WHERE id = ?', [instructor, sectionId]);

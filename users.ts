@@ -11,17 +11,10 @@ import { isConnectedSecondary, waitForMount } from './lib/litefs.ts';
 import { hashPassword, verifyPassword } from './lib/password.ts';
 import { ReadRotation } from './lib/rotation.ts';
 import { loadPublicKeys, requireRole, ROLES, verifyToken, type Role } from './lib/tokens.ts';
-import { fields, oneOrMoreOf, string } from './lib/validate.ts';
+import { fields, oneOrMoreOf, string, validUsername } from './lib/validate.ts';
 
 const { users: settings, jwt } = config;
 
-// Usernames are kept lower-case, so "Alice" and "alice" are one account.
-const USERNAME = {
-  min: 3,
-  max: 32,
-  pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
-  hint: 'must start with a letter or digit and hold only letters, digits, ".", "_" and "-"',
-};
 const PASSWORD_MIN_CHARACTERS = 8;
 const PASSWORD_MAX_BYTES = 1024; // PBKDF2 cost grows with the password: cap it against denial of service
 
@@ -107,7 +100,7 @@ const router = new Router<LogState>();
 
 router.post('/users', async (ctx) => {
   const body = fields(ctx.request.body, ['username', 'password', 'roles']);
-  const username = string(body.username, 'username', USERNAME).toLowerCase();
+  const username = validUsername(body.username);
   const secret = password(body.password);
   const roles = oneOrMoreOf(body.roles, 'roles', ROLES);
   if (roles.some((role) => role !== 'Student')) {

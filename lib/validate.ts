@@ -22,6 +22,16 @@ export function string(value: unknown, name: string, rules: { min?: number; max?
   return value;
 }
 
+// Usernames are kept lower-case, so "Alice" and "alice" are one account in both services.
+export function validUsername(value: unknown, name = 'username'): string {
+  return string(typeof value === 'string' ? value.toLowerCase() : value, name, {
+    min: 3,
+    max: 32,
+    pattern: /^[a-z0-9][a-z0-9._-]*$/,
+    hint: 'must start with a letter or digit and hold only letters, digits, ".", "_" and "-"',
+  });
+}
+
 export function integer(value: unknown, name: string, rules: { min?: number; max?: number } = {}): number {
   const { min = 1, max = Number.MAX_SAFE_INTEGER } = rules;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
