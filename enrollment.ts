@@ -6,7 +6,7 @@ import path from 'node:path';
 import Router from '@koa/router';
 import { config, ROOT } from './lib/config.ts';
 import { Database, isUniqueViolation, type Transaction } from './lib/db.ts';
-import { conflict, createApp, forbidden, listen, notFound, type LogState } from './lib/http.ts';
+import { conflict, forbidden, notFound, serve, type LogState } from './lib/http.ts';
 import { loadPublicKeys, requireRole, ROLES, verifyToken, type Caller, type Role } from './lib/tokens.ts';
 import { boolean, fields, idParam, integer, string, validUsername } from './lib/validate.ts';
 
@@ -429,6 +429,4 @@ router.get('/health', async (ctx) => {
   ctx.body = { status: 'ok' };
 });
 
-const app = createApp();
-app.use(router.routes()).use(router.allowedMethods({ throw: true }));
-listen(app, settings.port, 'enrollment');
+serve(router, settings.port, 'enrollment');

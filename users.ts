@@ -6,7 +6,7 @@ import path from 'node:path';
 import Router from '@koa/router';
 import { config, ROOT } from './lib/config.ts';
 import { Database, isUniqueViolation } from './lib/db.ts';
-import { conflict, createApp, forbidden, listen, notFound, unauthorized, unprocessable, type LogState } from './lib/http.ts';
+import { conflict, forbidden, notFound, serve, unauthorized, unprocessable, type LogState } from './lib/http.ts';
 import { isConnectedSecondary, waitForMount } from './lib/litefs.ts';
 import { hashPassword, verifyPassword } from './lib/password.ts';
 import { ReadRotation } from './lib/rotation.ts';
@@ -168,6 +168,4 @@ router.get('/health', async (ctx) => {
   ctx.body = { status: 'ok' };
 });
 
-const app = createApp();
-app.use(router.routes()).use(router.allowedMethods({ throw: true }));
-listen(app, settings.port, 'users');
+serve(router, settings.port, 'users');

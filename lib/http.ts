@@ -1,6 +1,7 @@
 // What both Koa services share: the one error boundary that turns every failure into an
 // RFC 9457 problem document, the one-line-per-request log, and a strict JSON body parser.
 import process from 'node:process';
+import type Router from '@koa/router';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
 import { config } from './config.ts';
@@ -29,7 +30,7 @@ export interface LogState {
   log?: Record<string, string>;
 }
 
-export function createApp(): Koa<LogState> {
+function createApp(): Koa<LogState> {
   const app = new Koa<LogState>();
   app.use(requestLog);
   app.use(errorBoundary);
@@ -93,7 +94,10 @@ async function requireJsonBody(ctx: Koa.Context, next: Koa.Next): Promise<void> 
   await next();
 }
 
-export function listen(app: Koa<LogState>, port: number, name: string): void {
+// Builds the app around the service's routes and listens on loopback.
+export function serve(router: Router<LogState>, port: number, name: string): void {
+  const app = createApp();
+  app.use(router.routes()).use(router.allowedMethods({ throw: true }));
   const server = app.listen(port, '127.0.0.1', () => process.stdout.write(`${name} listening on http://127.0.0.1:${port}\n`));
   // Finish the requests under way, but never wait on a stuck one for more than three seconds.
   const stop = () => {
