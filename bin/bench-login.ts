@@ -1,22 +1,12 @@
 // Measures what a burst of logins does to the users service: while 10 logins hash at the
 // configured PBKDF2 iterations, /health is asked every 10 ms and its latency recorded.
 // Usage: node --import tsx bin/bench-login.ts   (prints figures; asserts nothing)
-import path from 'node:path';
 import { config } from '../lib/config.ts';
 import { hashPassword } from '../lib/password.ts';
-import { call, makeTestKeys, startService, tempDir } from '../test/support.ts';
+import { call, quantile, startUsers } from '../test/support.ts';
 
 const iterations = config.users.pbkdf2Iterations;
-const dir = await tempDir('bench-login');
-const keys = await makeTestKeys(dir);
-const db = path.join(dir, 'users.db');
-const service = await startService('users.ts', {
-  USERS_LITEFS: 'off',
-  USERS_DB: db,
-  USERS_REPLICA_DBS: `${db},${db}`,
-  JWKS_PUBLIC: keys.publicFile,
-  PBKDF2_ITERATIONS: String(iterations),
-});
+const { service } = await startUsers({ iterations });
 
 try {
   let started = performance.now();
@@ -43,8 +33,7 @@ try {
   loginsDone = true;
   await probe;
 
-  healthMs.sort((a, b) => a - b);
-  const at = (q: number) => healthMs[Math.min(healthMs.length - 1, Math.floor(q * healthMs.length))].toFixed(1);
+  const at = (q: number) => quantile(healthMs, q).toFixed(1);
   console.log(`PBKDF2-SHA256 at ${iterations} iterations: one hash ${hashMs.toFixed(0)} ms`);
   console.log(`10 concurrent logins: ${loginsMs.toFixed(0)} ms in all, statuses ${[...new Set(replies.map((r) => r.status))].join(',')}`);
   console.log(`/health during them: ${healthMs.length} answers, p50 ${at(0.5)} ms, max ${at(1)} ms`);

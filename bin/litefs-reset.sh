@@ -9,11 +9,8 @@ LITEFS_DIR=${LITEFS_DIR:-$PWD/var/litefs}
 
 for node in primary secondary1 secondary2; do
   mnt=$LITEFS_DIR/$node/mnt
-  # Stale (litefs killed): listing fails with "Transport endpoint is not
-  # connected" (stat may still succeed from the kernel cache). Live: mountpoint.
-  if { ! err=$(LC_ALL=C ls -A -- "$mnt" 2>&1 >/dev/null) && [[ $err == *"not connected"* ]]; } || mountpoint -q "$mnt"; then
-    fusermount3 -uz "$mnt"
-  fi
+  # Live or stale (litefs killed), a mount is listed in /proc/self/mounts until detached.
+  if grep -q " $mnt fuse" /proc/self/mounts; then fusermount3 -uz "$mnt"; fi
 done
 # --one-file-system: never recurse into a mount that is somehow still there.
 rm -rf --one-file-system "$LITEFS_DIR"

@@ -4,6 +4,7 @@
 import process from 'node:process';
 import { Database } from '../lib/db.ts';
 import { startCluster } from '../test/litefs-cluster.ts';
+import { quantile } from '../test/support.ts';
 
 const writes = Number(process.argv[2] ?? 200);
 const cluster = await startCluster();
@@ -38,8 +39,7 @@ try {
 
   console.log(`LiteFS replication lag over ${writes} writes (commit on the primary -> row readable), ms:`);
   for (const [node, values] of Object.entries(lags)) {
-    values.sort((a, b) => a - b);
-    const at = (q: number) => values[Math.min(values.length - 1, Math.floor(q * values.length))].toFixed(2);
+    const at = (q: number) => quantile(values, q).toFixed(2);
     console.log(`  ${node}: p50 ${at(0.5)}  p99 ${at(0.99)}  max ${at(1)}`);
   }
   await Promise.all([primary, ...Object.values(secondaries)].map((db) => db.close()));

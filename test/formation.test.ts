@@ -8,7 +8,7 @@ import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from '../lib/config.ts';
 import { DEV_PASSWORD } from '../lib/roster.ts';
-import { call, isRunning, makeTestKeys, tempDir, type TestKeys } from './support.ts';
+import { call, isRunning, makeTestKeys, randomBasePort, tempDir, type TestKeys } from './support.ts';
 
 const FORMATION = 'users=1,enrollment=3,primary=1,secondary1=1,secondary2=1';
 
@@ -18,7 +18,7 @@ describe('the formation under Foreman (Procfile)', function () {
   let keys: TestKeys;
   let env: NodeJS.ProcessEnv;
   const log: string[] = [];
-  const basePort = 20_000 + 100 * Math.floor(Math.random() * 300);
+  const basePort = randomBasePort();
   const port = { users: basePort, enrollment: [basePort + 100, basePort + 101, basePort + 102] };
 
   before(async () => {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from '../lib/config.ts';
-import { isRunning, tempDir } from './support.ts';
+import { isRunning, randomBasePort, tempDir } from './support.ts';
 
 export type Node = 'primary' | 'secondary1' | 'secondary2';
 const NODES: Node[] = ['primary', 'secondary1', 'secondary2'];
@@ -35,11 +35,6 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
-}
-
-// Ports BASE+200..400 must be free; Foreman's scheme leaves the rest to the services.
-function randomBasePort(): number {
-  return 20_000 + 100 * Math.floor(Math.random() * 300);
 }
 
 export async function startCluster(): Promise<Cluster> {

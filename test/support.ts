@@ -127,6 +127,37 @@ export function isRunning(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null;
 }
 
+// The users service on a plain SQLite file (no LiteFS: the file is its own replica), with a
+// throw-away key pair, as the unit-level tests and bin/bench-login.ts want it.
+export async function startUsers(options: { runtime?: 'node' | 'deno'; iterations?: number } = {}) {
+  const dir = await tempDir('users');
+  const keys = await makeTestKeys(dir);
+  const db = path.join(dir, 'users.db');
+  const service = await startService(
+    'users.ts',
+    {
+      USERS_LITEFS: 'off',
+      USERS_DB: db,
+      USERS_REPLICA_DBS: `${db},${db}`,
+      JWKS_PUBLIC: keys.publicFile,
+      PBKDF2_ITERATIONS: String(options.iterations ?? 1000),
+    },
+    { runtime: options.runtime },
+  );
+  return { service, keys, db };
+}
+
+// A base port for a formation of the test's own: Foreman's scheme uses BASE_PORT + 0..499.
+export function randomBasePort(): number {
+  return 20_000 + 100 * Math.floor(Math.random() * 300);
+}
+
+// The q-quantile (0..1) of some measurements, for the benchmark scripts' printouts.
+export function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
 export interface Reply {
   status: number;
   headers: Headers;

@@ -1,27 +1,8 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { Database } from '../lib/db.ts';
-import { AUDIENCE, call, ISSUER, makeTestKeys, REFRESH_AUDIENCE, startService, tempDir, type RunningService, type TestKeys } from './support.ts';
+import { AUDIENCE, call, ISSUER, makeTestKeys, REFRESH_AUDIENCE, startUsers, tempDir, type RunningService, type TestKeys } from './support.ts';
 
 const PASSWORD = 'correct horse battery';
-
-async function startUsers(runtime: 'node' | 'deno' = 'node', iterations = 1000) {
-  const dir = await tempDir('users');
-  const keys = await makeTestKeys(dir);
-  const db = path.join(dir, 'users.db');
-  const service = await startService(
-    'users.ts',
-    {
-      USERS_LITEFS: 'off',
-      USERS_DB: db,
-      USERS_REPLICA_DBS: `${db},${db}`,
-      JWKS_PUBLIC: keys.publicFile,
-      PBKDF2_ITERATIONS: String(iterations),
-    },
-    { runtime },
-  );
-  return { service, keys, db };
-}
 
 async function countRows(file: string): Promise<string> {
   const db = await Database.open(file, { readonly: true });
@@ -215,7 +196,7 @@ describe('users service (users.ts)', () => {
 describe('users service timing and concurrency', () => {
   it('an unknown user costs a full hash, like a wrong password', async () => {
     // At 200,000 iterations a hash takes tens of milliseconds; a lookup that skipped it takes ~1.
-    const { service } = await startUsers('node', 200_000);
+    const { service } = await startUsers({ iterations: 200_000 });
     try {
       const started = performance.now();
       const reply = await call(`${service.url}/login`, { body: { username: 'nobody', password: PASSWORD } });
@@ -227,7 +208,7 @@ describe('users service timing and concurrency', () => {
   });
 
   it('keeps answering /health while ten logins hash (no blocking the event loop)', async () => {
-    const { service } = await startUsers('node', 600_000);
+    const { service } = await startUsers({ iterations: 600_000 });
     try {
       await call(`${service.url}/users`, { body: { username: 'busy', password: PASSWORD, roles: ['Student'] } });
       const order: string[] = [];
@@ -248,7 +229,7 @@ describe('users service timing and concurrency', () => {
 
 describe('users service under Deno', () => {
   it('runs users.ts unchanged: register, then log in', async () => {
-    const { service } = await startUsers('deno');
+    const { service } = await startUsers({ runtime: 'deno' });
     try {
       const registered = await call(`${service.url}/users`, { body: { username: 'dino', password: PASSWORD, roles: ['Student'] } });
       assert.equal(registered.status, 201);
