@@ -1,7 +1,7 @@
 // Logs in at the users service and signs the claims it returns with the private key set, as
 // KrakenD's auth/signer does on /login (RS256, kid in the header), printing the same JSON.
 // A developer's tool for calling the enrollment instances directly while no gateway runs.
-// Usage: node --import tsx bin/login.ts USERNAME [PASSWORD]   (password defaults to the dev one)
+// Usage: node bin/login.ts USERNAME [PASSWORD]   (password defaults to the dev one)
 import { readFile } from 'node:fs/promises';
 import process from 'node:process';
 import { importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';

@@ -1,20 +1,49 @@
 #!/usr/bin/env bash
-# Installs whatever is missing, and only that: npm packages, Foreman and fuse3 (Debian), LiteFS
-# (built with `go install` into a cache outside the clone, so every clone reuses it).
-# Run it, or source it to also get the cache's bin directory on PATH.
+# Installs whatever is missing, and only that: Node.js 24 (from the npm registry, when the `node` on
+# PATH is older), npm packages, Foreman, fuse3, HAProxy, jq and curl (Debian), and LiteFS (built with
+# `go install`). Node and LiteFS go into a cache outside the clone, so every clone reuses them.
+# Run it, or source it to also get Node 24 and the cache's bin directory on PATH.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+NODE_MAJOR=24
+NODE_VERSION=24.22.3 # the Node 24 LTS installed when the machine has none
 LITEFS_VERSION=v0.5.14
-TOOLS_BIN=${XDG_CACHE_HOME:-$HOME/.cache}/enrollment-gateway/bin
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/enrollment-gateway
+TOOLS_BIN=$CACHE/bin
 export PATH="$PATH:$TOOLS_BIN:/usr/local/go/bin"
 
 say() { printf 'setup: %s\n' "$*"; }
+
+node_major() { "${1:-node}" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+# A node >= 24 on PATH is used as it is. Otherwise the official binary, which the npm registry ships
+# as the package node-linux-<arch>, goes into the cache and comes first on PATH. Its include/node
+# holds the headers that sqlite3 compiles against (node-gyp cannot download them here).
+use_node() {
+  if (($(node_major) >= NODE_MAJOR)); then return; fi
+  local arch
+  case $(uname -m) in
+    x86_64) arch=x64 ;;
+    aarch64) arch=arm64 ;;
+    *) say "no Node $NODE_MAJOR package for $(uname -m); install Node $NODE_MAJOR and run this again" >&2; exit 1 ;;
+  esac
+  local home=$CACHE/node-$NODE_VERSION/node_modules/node-linux-$arch
+  if [[ ! -x $home/bin/node ]]; then
+    say "node $(node --version 2>/dev/null || echo '(none)') is older than $NODE_MAJOR: installing Node $NODE_VERSION into $CACHE"
+    npm install --prefix "$CACHE/node-$NODE_VERSION" --no-save --no-audit --no-fund --loglevel=error "node-linux-$arch@$NODE_VERSION"
+  fi
+  export PATH="$home/bin:$PATH"
+  export npm_config_nodedir=$home
+}
 
 install_debian_packages() {
   local missing=()
   command -v foreman >/dev/null || missing+=(ruby-foreman)
   command -v fusermount3 >/dev/null || missing+=(fuse3)
+  command -v haproxy >/dev/null || missing+=(haproxy)
+  command -v jq >/dev/null || missing+=(jq)
+  command -v curl >/dev/null || missing+=(curl)
   [[ ${#missing[@]} -eq 0 ]] && return
   if [[ $(id -u) -ne 0 ]]; then
     say "please install ${missing[*]} (sudo apt-get install ${missing[*]}), then run this again" >&2
@@ -22,11 +51,16 @@ install_debian_packages() {
   fi
   say "installing ${missing[*]} from Debian"
   apt-get update -qq
+  # Debian's haproxy package starts a system service where it can: ours runs under Foreman instead.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" haproxy "* ]]; then
+    service haproxy stop >/dev/null 2>&1 || true
+  fi
 }
 
 install_npm_packages() {
   # npm writes node_modules/.package-lock.json last: if it is older than the lock, re-install.
+  # sqlite3 is native code: built for another Node (ABI), it fails to load, and is built again.
   if [[ -f node_modules/.package-lock.json && ! package-lock.json -nt node_modules/.package-lock.json ]] &&
     node -e "require('sqlite3')" 2>/dev/null; then
     return
@@ -44,7 +78,8 @@ install_litefs() {
     "github.com/superfly/litefs/cmd/litefs@$LITEFS_VERSION"
 }
 
+use_node
 install_debian_packages
 install_npm_packages
 install_litefs
-say "ready: node $(node --version), $(foreman version 2>/dev/null | sed 's/^/foreman /'), litefs $(litefs version 2>/dev/null | head -n 1)"
+say "ready: node $(node --version) ($(command -v node)), $(foreman version 2>/dev/null | sed 's/^/foreman /'), $(haproxy -v 2>/dev/null | head -n 1 | cut -d' ' -f1-3), litefs $(litefs version 2>/dev/null | head -n 1)"

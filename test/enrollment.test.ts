@@ -41,7 +41,7 @@ describe('enrollment service', function () {
   });
 
   async function seed(...args: string[]): Promise<string> {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bin/seed-enrollment.ts', ...args], {
+    const { stdout } = await run(process.execPath, ['bin/seed-enrollment.ts', ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
     });

@@ -34,7 +34,7 @@ describe('the formation under Foreman (Procfile)', function () {
       JWKS_PUBLIC: keys.publicFile,
       PBKDF2_ITERATIONS: '1000',
     };
-    spawnSync(process.execPath, ['--import', 'tsx', 'bin/seed-enrollment.ts'], { cwd: ROOT, env, stdio: 'ignore' });
+    spawnSync(process.execPath, ['bin/seed-enrollment.ts'], { cwd: ROOT, env, stdio: 'ignore' });
     foreman = spawn('foreman', ['start', '--procfile', 'Procfile', '--port', String(basePort), '--formation', FORMATION], {
       cwd: ROOT,
       env,

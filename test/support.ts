@@ -71,7 +71,7 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-// Starts `node --import tsx <entry>` (or `deno run -A <entry>`) and waits for "listening".
+// Starts `node <entry>` (or `deno run -A <entry>`) and waits for "listening".
 export async function startService(
   entry: string,
   env: Record<string, string>,
@@ -81,7 +81,7 @@ export async function startService(
   const command =
     options.runtime === 'deno'
       ? [path.join(ROOT, 'node_modules/.bin/deno'), 'run', '-A', entry]
-      : [process.execPath, '--import', 'tsx', entry];
+      : [process.execPath, entry];
   const child = spawn(command[0], command.slice(1), {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port) },
