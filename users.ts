@@ -1,6 +1,7 @@
-// The users service: registers users and checks passwords. A successful login answers with the
-// JWT claims that KrakenD signs. Writes go to the LiteFS primary; login reads rotate over the
-// two secondaries (see lib/rotation.ts), falling back to the primary.
+// The users service: registers users and checks passwords. A successful login answers with JWTs
+// that it signs itself (RS256, kid): it is the only holder of the private key. Writes go to the
+// LiteFS primary; login reads rotate over the two secondaries (see lib/rotation.ts), falling back
+// to the primary.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import Router from '@koa/router';
@@ -10,7 +11,7 @@ import { conflict, forbidden, notFound, serve, unauthorized, unprocessable, type
 import { isConnectedSecondary, waitForMount } from './lib/litefs.ts';
 import { hashPassword, verifyPassword } from './lib/password.ts';
 import { ReadRotation } from './lib/rotation.ts';
-import { loadPublicKeys, requireRole, ROLES, verifyToken, type Role } from './lib/tokens.ts';
+import { loadPublicKeys, requireRole, ROLES, tokenSigner, verifyToken, watchKeySet, type Role } from './lib/tokens.ts';
 import { fields, oneOrMoreOf, string, validUsername } from './lib/validate.ts';
 
 const { users: settings, jwt } = config;
@@ -42,6 +43,8 @@ const replicas = new ReadRotation(
   },
 );
 const publicKeys = await loadPublicKeys(jwt.publicKeys);
+const publishedKeys = await watchKeySet(jwt.publicKeys, (set) => set);
+const sign = await tokenSigner(jwt.privateKeys);
 const accessTokens = { keys: publicKeys, issuer: jwt.issuer, audience: jwt.audience };
 const refreshTokens = { keys: publicKeys, issuer: jwt.issuer, audience: jwt.refreshAudience };
 // Unknown users are checked against this, so they cost as much time as a wrong password.
@@ -72,9 +75,9 @@ function password(value: unknown): string {
   return text;
 }
 
-// Shaped like the course's mkclaims.py. The refresh token has its own audience and no roles,
-// so no endpoint that wants an access token can be passed one.
-function claimsFor(user: User) {
+// Claims shaped like the course's mkclaims.py, signed. The refresh token has its own audience and
+// no roles, so no endpoint that wants an access token can be passed one.
+async function tokensFor(user: User) {
   const now = Math.floor(Date.now() / 1000);
   const access = {
     aud: jwt.audience,
@@ -93,7 +96,7 @@ function claimsFor(user: User) {
     iat: now,
     exp: now + settings.refreshTokenSeconds,
   };
-  return { access_token: access, refresh_token: refresh, exp: access.exp };
+  return { access_token: await sign(access), refresh_token: await sign(refresh), exp: access.exp };
 }
 
 const router = new Router<LogState>();
@@ -137,7 +140,7 @@ router.post('/login', async (ctx) => {
   const matches = await verifyPassword(secret, user?.passwordHash ?? dummyHash);
   if (!user || !matches) throw unauthorized('wrong username or password');
   ctx.state.user = user.username;
-  ctx.body = claimsFor(user);
+  ctx.body = await tokensFor(user);
 });
 
 router.post('/refresh', async (ctx) => {
@@ -147,7 +150,7 @@ router.post('/refresh', async (ctx) => {
   const { user, served } = await readUser(caller.username);
   ctx.state.log = { replica: served };
   if (!user) throw unauthorized('the account no longer exists');
-  ctx.body = claimsFor(user);
+  ctx.body = await tokensFor(user);
 });
 
 router.get('/users/:username', async (ctx) => {
@@ -161,6 +164,12 @@ router.get('/users/:username', async (ctx) => {
   ctx.state.log = { replica: served };
   if (!user) throw notFound(`no user "${username}"`);
   ctx.body = { username: user.username, roles: user.roles };
+});
+
+// The public key set, for anyone who verifies our tokens (the gateway reads its PEM copies).
+router.get('/.well-known/jwks.json', async (ctx) => {
+  ctx.set('Cache-Control', 'max-age=60');
+  ctx.body = await publishedKeys();
 });
 
 router.get('/health', async (ctx) => {

@@ -2,7 +2,8 @@
 # Installs whatever is missing, and only that: Node.js 24 (from the npm registry, when the `node` on
 # PATH is older), npm packages, Foreman, fuse3, HAProxy, jq and curl (Debian), and LiteFS (built with
 # `go install`). Node and LiteFS go into a cache outside the clone, so every clone reuses them.
-# Run it, or source it to also get Node 24 and the cache's bin directory on PATH.
+# Run it, or source it to also get Node 24 and the cache's bin directory on PATH; sourced with
+# --node-only, it only puts Node 24 on PATH (bin/node and the bin/ wrappers do that).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -79,6 +80,7 @@ install_litefs() {
 }
 
 use_node
+[[ ${1:-} == --node-only ]] && return 0
 install_debian_packages
 install_npm_packages
 install_litefs

@@ -10,4 +10,4 @@ bin/mkjwks
 node bin/seed-enrollment.ts
 # The users database is seeded by the Procfile's users line, once the LiteFS primary is mounted.
 exec foreman start --procfile Procfile --port "$BASE_PORT" \
-  --formation users=1,enrollment=3,primary=1,secondary1=1,secondary2=1
+  --formation users=1,enrollment=3,primary=1,secondary1=1,secondary2=1,gateway=1

@@ -29,6 +29,7 @@ function file(name: string, fallback: string): string {
 // Foreman gives Procfile line i the port BASE_PORT + 100 * i (+ instance - 1); the Procfile's
 // order is users, enrollment, so these defaults match a formation started on 5000.
 const basePort = integer('BASE_PORT', 5000);
+const publicKeys = file('JWKS_PUBLIC', 'var/keys/jwks-public.json');
 
 export const config = Object.freeze({
   users: {
@@ -52,8 +53,21 @@ export const config = Object.freeze({
     issuer: text('JWT_ISSUER', 'enrollment-gateway/users'),
     audience: text('JWT_AUDIENCE', 'enrollment-gateway'),
     refreshAudience: text('JWT_REFRESH_AUDIENCE', 'enrollment-gateway/refresh'),
-    publicKeys: file('JWKS_PUBLIC', 'var/keys/jwks-public.json'),
+    // How far ahead of this host's clock a token's nbf or iat may be.
+    clockSkewSeconds: integer('JWT_CLOCK_SKEW', 30),
+    publicKeys,
     privateKeys: file('JWKS_PRIVATE', 'var/keys/jwks-private.json'),
+    // The per-kid PEM files, map and preload lines that bin/mkjwks derives for HAProxy.
+    gatewayKeys: path.join(path.dirname(publicKeys), 'gateway'),
+  },
+  // HAProxy's settings, which bin/gateway.sh hands to etc/haproxy.cfg (see bin/gateway-env.ts).
+  gateway: {
+    port: integer('PORT', basePort + 500),
+    statsPort: integer('PORT', basePort + 500) + 1,
+    users: `127.0.0.1:${basePort}`,
+    enrollment: [0, 1, 2].map((instance) => `127.0.0.1:${basePort + 100 + instance}`),
+    // Its sockets: the master CLI (bin/mkjwks --rotate reloads through it) and the stats socket.
+    dir: file('GATEWAY_DIR', 'var/gateway'),
   },
   http: {
     bodyLimit: '16kb',

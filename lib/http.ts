@@ -52,16 +52,16 @@ function createApp(): Koa<LogState> {
 
 async function requestLog(ctx: Koa.ParameterizedContext<LogState>, next: Koa.Next): Promise<void> {
   const started = performance.now();
-  try {
-    await next();
-  } finally {
-    const ms = Math.round(performance.now() - started);
-    const extra = Object.entries({ user: ctx.state.user, ...ctx.state.log })
-      .filter(([, value]) => value !== undefined)
-      .map(([key, value]) => ` ${key}=${value}`)
-      .join('');
-    process.stdout.write(`${ctx.method} ${ctx.path} ${ctx.status} ${ms}ms${extra}\n`);
-  }
+  await next(); // errorBoundary, inside, turns every failure into a response
+  // The gateway's health checks (one a second per instance) would drown the log: only a failed
+  // one is worth a line.
+  if (ctx.path === '/health' && ctx.status === 200) return;
+  const ms = Math.round(performance.now() - started);
+  const extra = Object.entries({ user: ctx.state.user, ...ctx.state.log })
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => ` ${key}=${value}`)
+    .join('');
+  process.stdout.write(`${ctx.method} ${ctx.path} ${ctx.status} ${ms}ms${extra}\n`);
 }
 
 async function errorBoundary(ctx: Koa.Context, next: Koa.Next): Promise<void> {

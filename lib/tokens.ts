@@ -1,7 +1,9 @@
-// Who is calling: the bearer JWT that KrakenD signed, verified again by the service itself with
-// the public key set, so a request that reaches an instance directly gets nothing it should not.
-import { readFile } from 'node:fs/promises';
-import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+// The JWTs: signed by the users service (the only holder of the private key), checked by the
+// gateway, and verified again by every service with the public key set, so that a request that
+// reaches an instance directly gets nothing it should not.
+import { readFile, stat } from 'node:fs/promises';
+import { createLocalJWKSet, errors, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { config } from './config.ts';
 import { forbidden, unauthorized } from './http.ts';
 
 export const ROLES = ['Student', 'Instructor', 'Registrar'] as const;
@@ -18,10 +20,37 @@ export interface TokenRules {
   audience: string;
 }
 
+// A key set file, read again when bin/mkjwks --rotate replaces it (looked at once a second at most),
+// so a rotation needs no restart. `use` turns the file's JSON into what the caller works with.
+export async function watchKeySet<T>(file: string, use: (set: JSONWebKeySet) => T | Promise<T>): Promise<() => Promise<T>> {
+  const load = async () => {
+    const { mtimeMs } = await stat(file);
+    return { mtimeMs, value: await use(JSON.parse(await readFile(file, 'utf8')) as JSONWebKeySet), checked: Date.now() };
+  };
+  let current = await load();
+  return async () => {
+    if (Date.now() - current.checked < 1000) return current.value;
+    current.checked = Date.now();
+    if ((await stat(file)).mtimeMs !== current.mtimeMs) current = await load();
+    return current.value;
+  };
+}
+
 export async function loadPublicKeys(file: string): Promise<JWTVerifyGetKey> {
-  const set = JSON.parse(await readFile(file, 'utf8')) as JSONWebKeySet;
-  if (set.keys.some((key) => 'd' in key)) throw new Error(`${file} holds a private key; give the public key set`);
-  return createLocalJWKSet(set);
+  const keys = await watchKeySet(file, (set) => {
+    if (set.keys.some((key) => 'd' in key)) throw new Error(`${file} holds a private key; give the public key set`);
+    return createLocalJWKSet(set);
+  });
+  return async (header, token) => (await keys())(header, token);
+}
+
+// Signs claims with the first key of the private set: RS256, with its kid and typ JWT.
+export async function tokenSigner(file: string): Promise<(claims: JWTPayload) => Promise<string>> {
+  const signingKey = await watchKeySet(file, async ({ keys: [jwk] }) => ({ kid: jwk.kid, key: await importJWK(jwk, 'RS256') }));
+  return async (claims) => {
+    const { kid, key } = await signingKey();
+    return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(key);
+  };
 }
 
 export function bearerOf(authorization: string | undefined): string | undefined {
@@ -30,7 +59,8 @@ export function bearerOf(authorization: string | undefined): string | undefined 
 }
 
 // Only RS256 is accepted (never "none", never HS256 keyed with the public key), and a token
-// must carry exp: one without it would never expire.
+// must carry exp: one without it would never expire. nbf and iat may not be in the future (beyond
+// the clock skew allowed), and sub must be a string: it is who the caller is.
 export async function verifyToken(authorization: string | undefined, rules: TokenRules): Promise<Caller> {
   const token = bearerOf(authorization);
   if (!token) throw unauthorized('send "Authorization: Bearer <token>"');
@@ -40,12 +70,17 @@ export async function verifyToken(authorization: string | undefined, rules: Toke
       issuer: rules.issuer,
       audience: rules.audience,
       requiredClaims: ['sub', 'exp'],
+      clockTolerance: config.jwt.clockSkewSeconds,
     });
+    if (typeof payload.sub !== 'string') throw unauthorized('the token\'s sub claim is not a string');
+    if (payload.iat !== undefined && !(payload.iat <= Date.now() / 1000 + config.jwt.clockSkewSeconds)) {
+      throw unauthorized('the token\'s iat claim is in the future');
+    }
     const roles = payload.roles ?? [];
     if (!Array.isArray(roles) || !roles.every((role) => ROLES.includes(role as Role))) {
       throw unauthorized('the token\'s roles claim is not a list of known roles');
     }
-    return { username: String(payload.sub), roles: roles as Role[] };
+    return { username: payload.sub, roles: roles as Role[] };
   } catch (error) {
     if (error instanceof errors.JOSEError) throw unauthorized(`invalid token: ${describe(error)}`);
     throw error;

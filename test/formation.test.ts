@@ -32,6 +32,7 @@ describe('the formation under Foreman (Procfile)', function () {
       USERS_REPLICA_DBS: `${dir}/litefs/secondary1/mnt/users.db,${dir}/litefs/secondary2/mnt/users.db`,
       ENROLLMENT_DB: path.join(dir, 'enrollment.db'),
       JWKS_PUBLIC: keys.publicFile,
+      JWKS_PRIVATE: keys.privateFile,
       PBKDF2_ITERATIONS: '1000',
     };
     spawnSync(process.execPath, ['bin/seed-enrollment.ts'], { cwd: ROOT, env, stdio: 'ignore' });

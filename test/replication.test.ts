@@ -35,6 +35,7 @@ describe('read replication over real LiteFS (users.ts)', function () {
       USERS_DB: cluster.dbFile('primary'),
       USERS_REPLICA_DBS: `${cluster.dbFile('secondary1')},${cluster.dbFile('secondary2')}`,
       JWKS_PUBLIC: keys.publicFile,
+      JWKS_PRIVATE: keys.privateFile,
       PBKDF2_ITERATIONS: '1000',
     });
   });

@@ -1,12 +1,12 @@
 // Test helpers: a service started as a real process on a free port, a throw-away key pair that
-// signs tokens exactly as KrakenD's auth/signer does (RS256, kid in the header), and fetch JSON.
+// signs tokens exactly as the users service does (RS256, kid in the header), and fetch JSON.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWTPayload, type CryptoKey } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, jwtVerify, SignJWT, type CryptoKey, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { ROOT } from '../lib/config.ts';
 
 export const ISSUER = 'enrollment-gateway/users';
@@ -33,9 +33,11 @@ export interface TestKeys {
   privateFile: string;
   kid: string;
   privateKey: CryptoKey;
-  // Signs claims as KrakenD does; `aud`/`iss`/`exp` default to a valid access token.
+  // Signs claims as the users service does; `aud`/`iss`/`exp` default to a valid access token.
   sign(claims: JWTPayload, options?: { key?: CryptoKey; kid?: string }): Promise<string>;
   accessToken(username: string, roles: string[], extra?: JWTPayload): Promise<string>;
+  // Checks a token's RS256 signature with this key and returns its header and claims.
+  decode(token: string): Promise<{ header: JWTHeaderParameters; claims: JWTPayload }>;
 }
 
 export async function makeTestKeys(dir: string): Promise<TestKeys> {
@@ -60,6 +62,10 @@ export async function makeTestKeys(dir: string): Promise<TestKeys> {
     privateKey,
     sign,
     accessToken: (username, roles, extra = {}) => sign({ sub: username, jti: crypto.randomUUID(), roles, ...extra }),
+    decode: async (token) => {
+      const { protectedHeader, payload } = await jwtVerify(token, publicKey, { algorithms: ['RS256'] });
+      return { header: protectedHeader, claims: payload };
+    },
   };
 }
 
@@ -140,6 +146,7 @@ export async function startUsers(options: { runtime?: 'node' | 'deno'; iteration
       USERS_DB: db,
       USERS_REPLICA_DBS: `${db},${db}`,
       JWKS_PUBLIC: keys.publicFile,
+      JWKS_PRIVATE: keys.privateFile,
       PBKDF2_ITERATIONS: String(options.iterations ?? 1000),
     },
     { runtime: options.runtime },

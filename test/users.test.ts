@@ -58,23 +58,33 @@ describe('users service (users.ts)', () => {
   });
 
   describe('POST /login', () => {
-    it('returns the claims KrakenD signs, shaped like mkclaims.py', async () => {
+    it('returns JWTs signed with the private key (RS256, kid, typ), claims shaped like mkclaims.py', async () => {
       const before = Math.floor(Date.now() / 1000);
       const reply = await login('alice', PASSWORD);
       assert.equal(reply.status, 200);
-      const { access_token: access, refresh_token: refresh, exp } = reply.body;
       assert.deepEqual(Object.keys(reply.body).sort(), ['access_token', 'exp', 'refresh_token']);
+      const { header, claims: access } = await keys.decode(reply.body.access_token);
+      assert.deepEqual(header, { alg: 'RS256', kid: keys.kid, typ: 'JWT' });
+      const { claims: refresh } = await keys.decode(reply.body.refresh_token);
+      const { exp } = reply.body;
       assert.equal(access.aud, AUDIENCE);
       assert.equal(access.iss, ISSUER);
       assert.equal(access.sub, 'alice');
       assert.deepEqual(access.roles, ['Student']);
       assert.equal(typeof access.jti, 'string');
-      assert.ok(access.iat >= before && access.exp > access.iat);
+      assert.ok(access.iat! >= before && access.exp! > access.iat!);
       assert.equal(exp, access.exp);
       assert.equal(refresh.aud, REFRESH_AUDIENCE, 'a refresh token must never pass as an access token');
       assert.equal(refresh.roles, undefined);
       assert.notEqual(refresh.jti, access.jti);
-      assert.ok(refresh.exp > access.exp);
+      assert.ok(refresh.exp! > access.exp!);
+    });
+
+    it('publishes the public key set at /.well-known/jwks.json, with no private part', async () => {
+      const reply = await call(`${service.url}/.well-known/jwks.json`);
+      assert.equal(reply.status, 200);
+      assert.deepEqual(reply.body.keys.map((key: { kid: string; alg: string }) => [key.kid, key.alg]), [[keys.kid, 'RS256']]);
+      assert.ok(reply.body.keys.every((key: object) => !('d' in key)));
     });
 
     it('logs in case-insensitively', async () => {
@@ -97,8 +107,9 @@ describe('users service (users.ts)', () => {
       const token = await keys.sign({ sub: 'alice', jti: 'r1', aud: REFRESH_AUDIENCE });
       const reply = await refresh(token);
       assert.equal(reply.status, 200);
-      assert.equal(reply.body.access_token.sub, 'alice');
-      assert.deepEqual(reply.body.access_token.roles, ['Student']);
+      const { claims } = await keys.decode(reply.body.access_token);
+      assert.equal(claims.sub, 'alice');
+      assert.deepEqual(claims.roles, ['Student']);
     });
 
     it('refuses an access token, an expired, a tampered or a foreign-key token, and none: 401', async () => {
@@ -113,6 +124,9 @@ describe('users service (users.ts)', () => {
         tampered: `${header}.${forged}.${signature}`,
         foreign: await stranger.sign({ sub: 'alice', jti: 'r4', aud: REFRESH_AUDIENCE }, { kid: keys.kid }),
         unsigned: `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`,
+        'numeric sub': await keys.sign({ sub: 42 as unknown as string, jti: 'r6', aud: REFRESH_AUDIENCE }),
+        'iat in the future': await keys.sign({ sub: 'alice', jti: 'r7', aud: REFRESH_AUDIENCE, iat: now + 3600 }),
+        'nbf in the future': await keys.sign({ sub: 'alice', jti: 'r8', aud: REFRESH_AUDIENCE, nbf: now + 3600 }),
       };
       for (const [name, token] of Object.entries(tokens)) {
         const reply = await refresh(token);
@@ -229,13 +243,13 @@ describe('users service timing and concurrency', () => {
 
 describe('users service under Deno', () => {
   it('runs users.ts unchanged: register, then log in', async () => {
-    const { service } = await startUsers({ runtime: 'deno' });
+    const { service, keys } = await startUsers({ runtime: 'deno' });
     try {
       const registered = await call(`${service.url}/users`, { body: { username: 'dino', password: PASSWORD, roles: ['Student'] } });
       assert.equal(registered.status, 201);
       const login = await call(`${service.url}/login`, { body: { username: 'dino', password: PASSWORD } });
       assert.equal(login.status, 200);
-      assert.equal(login.body.access_token.sub, 'dino');
+      assert.equal((await keys.decode(login.body.access_token)).claims.sub, 'dino');
       assert.equal((await call(`${service.url}/login`, { body: { username: 'dino', password: 'wrong password' } })).status, 401);
     } finally {
       await service.stop();

@@ -1,0 +1,20 @@
+// Prints, as shell exports, the settings of lib/config.ts that etc/haproxy.cfg reads as "${...}":
+// the configuration stays in one place. Used by bin/gateway.sh.
+import { config } from '../lib/config.ts';
+
+const { gateway, jwt } = config;
+const settings = {
+  GATEWAY_ADDR: `127.0.0.1:${gateway.port}`,
+  GATEWAY_STATS_ADDR: `127.0.0.1:${gateway.statsPort}`,
+  GATEWAY_DIR: gateway.dir,
+  GATEWAY_KEYS: jwt.gatewayKeys,
+  USERS_ADDR: gateway.users,
+  ENROLLMENT1_ADDR: gateway.enrollment[0],
+  ENROLLMENT2_ADDR: gateway.enrollment[1],
+  ENROLLMENT3_ADDR: gateway.enrollment[2],
+  JWT_ISSUER: jwt.issuer,
+  JWT_AUDIENCE: jwt.audience,
+  JWT_CLOCK_SKEW: String(jwt.clockSkewSeconds),
+};
+const quote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
+for (const [name, value] of Object.entries(settings)) console.log(`export ${name}=${quote(value)}`);
