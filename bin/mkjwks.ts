@@ -57,15 +57,18 @@ function askMaster(command: string): Promise<string | undefined> {
   });
 }
 
-// The current workers' pids and the master's count of failed reloads, from `show proc`.
-function processes(showProc: string): { workers: string[]; failed: number } {
-  const current = showProc.split('# old workers')[0];
+// From `show proc`: the current workers' pids, whether old workers (left by a reload) still run,
+// and the master's count of failed reloads.
+function processes(showProc: string): { workers: string[]; oldWorkers: boolean; failed: number } {
+  const [current, old = ''] = showProc.split('# old workers');
   const workers = [...current.matchAll(/^(\d+)\s+worker\s/gm)].map((match) => match[1]);
-  return { workers, failed: Number(/failed: (\d+)/.exec(showProc)?.[1] ?? 0) };
+  return { workers, oldWorkers: /^\d+\s+worker\s/m.test(old), failed: Number(/failed: (\d+)/.exec(showProc)?.[1] ?? 0) };
 }
 
 // A running gateway (master-worker mode) re-reads its configuration, keys included, on `reload`.
-// Waits until a new worker has taken over, so that the caller may then sign with the new key.
+// Waits until a new worker has taken over and the old one has finished its last requests (its
+// keep-alive connections each get one more answer, checked with the old key set), so that the
+// caller may then sign with the new key.
 async function reloadGateway(): Promise<void> {
   const before = await askMaster('show proc');
   if (before === undefined) return; // no gateway running: it reads the keys when it starts
@@ -75,8 +78,8 @@ async function reloadGateway(): Promise<void> {
     await sleep(100);
     const now = processes((await askMaster('show proc')) ?? '');
     if (now.failed > old.failed) throw new Error('the gateway refused the new configuration: see its log; the old key still signs');
-    if (now.workers.length && !now.workers.some((pid) => old.workers.includes(pid))) break;
-    if (waited > 10_000) throw new Error('the gateway did not reload within 10 s; the old key still signs');
+    if (now.workers.length && !now.workers.some((pid) => old.workers.includes(pid)) && !now.oldWorkers) break;
+    if (waited > 40_000) throw new Error('the gateway did not finish reloading within 40 s; the old key still signs');
   }
   console.log('the gateway reloaded with the new key set');
 }

@@ -20,16 +20,17 @@ export interface TokenRules {
   audience: string;
 }
 
-// A key set file, read again when bin/mkjwks --rotate replaces it (looked at once a second at most),
-// so a rotation needs no restart. `use` turns the file's JSON into what the caller works with.
-export async function watchKeySet<T>(file: string, use: (set: JSONWebKeySet) => T | Promise<T>): Promise<() => Promise<T>> {
+// A key set file, read again when bin/mkjwks --rotate replaces it, so a rotation needs no restart.
+// Its mtime is looked at once a second at most, or at once when `now` is asked (a token signed by a
+// key not seen yet). `use` turns the file's JSON into what the caller works with.
+export async function watchKeySet<T>(file: string, use: (set: JSONWebKeySet) => T | Promise<T>): Promise<(now?: boolean) => Promise<T>> {
   const load = async () => {
     const { mtimeMs } = await stat(file);
     return { mtimeMs, value: await use(JSON.parse(await readFile(file, 'utf8')) as JSONWebKeySet), checked: Date.now() };
   };
   let current = await load();
-  return async () => {
-    if (Date.now() - current.checked < 1000) return current.value;
+  return async (now = false) => {
+    if (!now && Date.now() - current.checked < 1000) return current.value;
     current.checked = Date.now();
     if ((await stat(file)).mtimeMs !== current.mtimeMs) current = await load();
     return current.value;
@@ -41,7 +42,15 @@ export async function loadPublicKeys(file: string): Promise<JWTVerifyGetKey> {
     if (set.keys.some((key) => 'd' in key)) throw new Error(`${file} holds a private key; give the public key set`);
     return createLocalJWKSet(set);
   });
-  return async (header, token) => (await keys())(header, token);
+  return async (header, token) => {
+    try {
+      return await (await keys())(header, token);
+    } catch (error) {
+      // bin/mkjwks publishes a new key before anyone signs with it: look at the file again.
+      if (error instanceof errors.JWKSNoMatchingKey) return (await keys(true))(header, token);
+      throw error;
+    }
+  };
 }
 
 // Signs claims with the first key of the private set: RS256, with its kid and typ JWT.

@@ -1,98 +1,190 @@
-// The whole formation from the Procfile under the real Foreman, as `npm start` runs it, on ports
-// and directories of the test's own: three LiteFS nodes, the users service, three enrollment
-// instances, each instance reachable on its own port and named in Foreman's log.
+// The whole system as `npm start` runs it: the Procfile under the real Foreman, with the real
+// HAProxy gateway, LiteFS and services. Every request goes through the gateway unless it says not.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { decodeProtectedHeader } from 'jose';
 import { ROOT } from '../lib/config.ts';
 import { DEV_PASSWORD } from '../lib/roster.ts';
-import { call, isRunning, makeTestKeys, randomBasePort, tempDir, type TestKeys } from './support.ts';
+import { startFormation, steadyLoad, untilAllUp, type Formation } from './formation.ts';
+import { call, REFRESH_AUDIENCE } from './support.ts';
 
-const FORMATION = 'users=1,enrollment=3,primary=1,secondary1=1,secondary2=1';
-
-describe('the formation under Foreman (Procfile)', function () {
-  this.timeout(120_000);
-  let foreman: ChildProcess;
-  let keys: TestKeys;
-  let env: NodeJS.ProcessEnv;
-  const log: string[] = [];
-  const basePort = randomBasePort();
-  const port = { users: basePort, enrollment: [basePort + 100, basePort + 101, basePort + 102] };
+describe('the formation under Foreman, through the HAProxy gateway', function () {
+  this.timeout(180_000);
+  let formation: Formation;
+  let studentToken: string;
 
   before(async () => {
-    const dir = await tempDir('formation');
-    keys = await makeTestKeys(dir);
-    env = {
-      ...process.env,
-      BASE_PORT: String(basePort),
-      LITEFS_DIR: path.join(dir, 'litefs'),
-      USERS_DB: path.join(dir, 'litefs/primary/mnt/users.db'),
-      USERS_REPLICA_DBS: `${dir}/litefs/secondary1/mnt/users.db,${dir}/litefs/secondary2/mnt/users.db`,
-      ENROLLMENT_DB: path.join(dir, 'enrollment.db'),
-      JWKS_PUBLIC: keys.publicFile,
-      JWKS_PRIVATE: keys.privateFile,
-      PBKDF2_ITERATIONS: '1000',
-    };
-    spawnSync(process.execPath, ['bin/seed-enrollment.ts'], { cwd: ROOT, env, stdio: 'ignore' });
-    foreman = spawn('foreman', ['start', '--procfile', 'Procfile', '--port', String(basePort), '--formation', FORMATION], {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // its own process group, so that cleanup reaches every child
-    });
-    const collect = (chunk: Buffer) => log.push(...chunk.toString().split('\n').filter(Boolean));
-    foreman.stdout!.on('data', collect);
-    foreman.stderr!.on('data', collect);
-    const deadline = Date.now() + 60_000;
-    for (const url of [`http://127.0.0.1:${port.users}/health`, ...port.enrollment.map((p) => `http://127.0.0.1:${p}/health`)]) {
-      while ((await call(url).catch(() => ({ status: 0 }))).status !== 200) {
-        if (!isRunning(foreman) || Date.now() > deadline) throw new Error(`${url} never answered:\n${log.join('\n')}`);
-        await sleep(200);
-      }
-    }
+    formation = await startFormation();
   });
+  after(() => formation?.stop());
 
-  after(async () => {
-    if (foreman && isRunning(foreman)) {
-      const exited = new Promise((resolve) => foreman.once('exit', resolve));
-      process.kill(-foreman.pid!, 'SIGTERM');
-      if ((await Promise.race([exited, sleep(15_000, 'late')])) === 'late') process.kill(-foreman.pid!, 'SIGKILL');
-    }
-    spawnSync('bash', ['bin/litefs-reset.sh'], { cwd: ROOT, env, stdio: 'inherit' });
-  });
-
-  it('seeds the users database through the primary: a seeded student logs in', async () => {
-    const reply = await call(`http://127.0.0.1:${port.users}/login`, { body: { username: 'student001', password: DEV_PASSWORD } });
+  const login = async (username: string) => {
+    const reply = await call(`${formation.gateway}/login`, { body: { username, password: DEV_PASSWORD } });
     assert.equal(reply.status, 200, JSON.stringify(reply.body));
-    assert.deepEqual(reply.body.access_token.roles, ['Student']);
-  });
+    return reply.body as { access_token: string; refresh_token: string };
+  };
+  const classes = (token: string) => call(`${formation.gateway}/classes`, { token }).then((reply) => reply.status);
 
-  it('runs three enrollment instances, each on its own port, named in Foreman\'s log', async () => {
-    const token = await keys.accessToken('student001', ['Student']);
-    for (const instancePort of port.enrollment) {
-      const reply = await call(`http://127.0.0.1:${instancePort}/classes`, { token });
-      assert.equal(reply.status, 200);
-      assert.ok(reply.body.classes.length >= 10);
-    }
-    await sleep(300);
-    for (const instance of [1, 2, 3]) {
-      assert.ok(
-        log.some((line) => new RegExp(`enrollment\\.${instance}\\s+\\| GET /classes 200 \\d+ms user=student001`).test(line)),
-        `no line from enrollment.${instance}:\n${log.join('\n')}`,
-      );
-    }
-  });
-
-  it('refuses a request without a token on every instance', async () => {
-    for (const instancePort of port.enrollment) {
-      assert.equal((await call(`http://127.0.0.1:${instancePort}/classes`)).status, 401);
-    }
+  it('seeds the users database through the primary: a seeded student logs in through the gateway', async () => {
+    const tokens = await login('student001');
+    const { claims, header } = await formation.keys.decode(tokens.access_token);
+    assert.equal(header.kid, formation.keys.kid);
+    assert.deepEqual(claims.roles, ['Student']);
+    studentToken = tokens.access_token;
   });
 
   it('names the LiteFS replica that served each login', async () => {
     await sleep(300);
-    assert.ok(log.some((line) => /users\.1\s+\| POST \/login 200 \d+ms user=student001 replica=secondary[12]/.test(line)), log.join('\n'));
+    assert.ok(formation.log.some((line) => /users\.1\s+\| POST \/login 200 \d+ms user=student001 replica=secondary[12]/.test(line)), formation.log.join('\n'));
+  });
+
+  it('round-robins 30 requests exactly 10/10/10, as the instances\' own lines in Foreman\'s log show', async () => {
+    const seen = formation.log.length;
+    for (let request = 0; request < 30; request++) assert.equal(await classes(studentToken), 200);
+    await sleep(300);
+    const served: Record<string, number> = {};
+    for (const line of formation.log.slice(seen)) {
+      const instance = /^\S+ (enrollment\.\d)\s+\| GET \/classes 200 \d+ms user=student001$/.exec(line)?.[1];
+      if (instance) served[instance] = (served[instance] ?? 0) + 1;
+    }
+    assert.deepEqual(served, { 'enrollment.1': 10, 'enrollment.2': 10, 'enrollment.3': 10 });
+    assert.ok(formation.log.some((line) => /gateway\.1\s+\| 127\.0\.0\.1 "GET \/classes" enrollment\/e2 200 \d+ ms sub=student001/.test(line)));
+  });
+
+  it('bin/smoke.sh passes against it', async () => {
+    const smoke = spawnSync('bash', ['bin/smoke.sh', formation.gateway], { cwd: ROOT, env: formation.env, encoding: 'utf8' });
+    assert.equal(smoke.status, 0, smoke.stdout + smoke.stderr);
+    assert.match(smoke.stdout, /^smoke: \d+ passed, 0 failed$/m);
+  });
+
+  it('refuses every token the services would refuse, with problem JSON, before it reaches an instance', async () => {
+    const { keys } = formation;
+    const now = Math.floor(Date.now() / 1000);
+    const refused = {
+      'no exp': await keys.sign({ sub: 'student001', roles: ['Student'], exp: undefined }),
+      'expired': await keys.accessToken('student001', ['Student'], { iat: now - 120, exp: now - 1 }),
+      'nbf in the future': await keys.accessToken('student001', ['Student'], { nbf: now + 3600 }),
+      'iat in the future': await keys.accessToken('student001', ['Student'], { iat: now + 3600 }),
+      'numeric sub': await keys.accessToken(42 as unknown as string, ['Student']),
+      'array aud': await keys.accessToken('student001', ['Student'], { aud: ['enrollment-gateway', 'elsewhere'] }),
+      'other issuer': await keys.accessToken('student001', ['Student'], { iss: 'someone-else' }),
+      'refresh token': await keys.sign({ sub: 'student001', aud: REFRESH_AUDIENCE }),
+      'unknown kid': await keys.sign({ sub: 'student001', roles: ['Student'] }, { kid: 'no-such-key' }),
+      'not a JWT': 'not.a.jwt',
+    };
+    const seen = formation.log.length;
+    for (const [name, token] of Object.entries(refused)) {
+      const reply = await call(`${formation.gateway}/classes`, { token });
+      assert.equal(reply.status, 401, `${name}: ${JSON.stringify(reply.body)}`);
+      assert.match(reply.headers.get('content-type')!, /^application\/problem\+json/, name);
+      assert.equal(reply.body.status, 401, name);
+    }
+    // A roles claim that is not a list holds no role the gateway can find.
+    const rolesAsText = await keys.accessToken('student001', 'Student' as unknown as string[]);
+    assert.equal((await call(`${formation.gateway}/classes`, { token: rolesAsText })).status, 403);
+    await sleep(300);
+    assert.ok(!formation.log.slice(seen).some((line) => /enrollment\.\d\s+\| GET \/classes/.test(line)), 'no refused request reached an instance');
+  });
+
+  it('checks each route\'s roles at the gateway whatever the spelling: 403, or 404 where Koa has no route either', async () => {
+    const instructor = await formation.keys.accessToken('prof.alvarez', ['Instructor']);
+    const expectations: [string, string, string, number][] = [
+      ['GET', '/me/sections', studentToken, 403],
+      ['GET', '/ME/Sections/', studentToken, 403],
+      ['GET', '//me/sections', studentToken, 404],
+      ['GET', '/me//sections', studentToken, 404],
+      ['GET', '/me/sections//', studentToken, 404],
+      ['POST', '/Classes/', studentToken, 403],
+      ['PUT', '/AUTO-ENROLLMENT', instructor, 403],
+      ['DELETE', '/sections/1/students/student001', studentToken, 403],
+      ['GET', '/sections/1/Students', studentToken, 403],
+      ['POST', '/me/enrollments', instructor, 403],
+      ['PATCH', '/classes', studentToken, 405],
+      ['GET', '/me/sections', instructor, 200],
+    ];
+    for (const [method, path, token, status] of expectations) {
+      const reply = await rawRequest(formation.gateway, method, path, token);
+      assert.equal(reply.status, status, `${method} ${path}: ${reply.body}`);
+    }
+  });
+
+  it('strips identity headers a client sends, and forwards the verified ones', async () => {
+    const reply = await call(`${formation.gateway}/classes`, { headers: { 'X-Auth-User': 'registrar', 'X-Auth-Role': 'Registrar' } });
+    assert.equal(reply.status, 401);
+  });
+
+  it('loses no GET while an enrollment instance is SIGKILLed under load; the supervisor restarts it and it gets its share again', async () => {
+    const victim = formation.pidOf('enrollment.2', /^node enrollment\.ts/);
+    const stop = sleep(6000);
+    const load = steadyLoad(() => classes(studentToken), 4, stop);
+    await sleep(1000);
+    process.kill(victim, 'SIGKILL');
+    const statuses = await load;
+    assert.deepEqual(Object.keys(statuses), ['200'], JSON.stringify(statuses));
+    console.log(`      ${statuses['200']} GETs during the kill, all 200`);
+    assert.ok(formation.log.some((line) => /enrollment\.2\s+\| supervise: enrollment died \(killed by KILL\)/.test(line)));
+    await untilAllUp(formation);
+    assert.notEqual(formation.pidOf('enrollment.2', /^node enrollment\.ts/), victim);
+    const before = await formation.served();
+    for (let request = 0; request < 30; request++) assert.equal(await classes(studentToken), 200);
+    const after = await formation.served();
+    assert.deepEqual(Object.fromEntries(Object.keys(after).map((server) => [server, after[server] - before[server]])), { e1: 10, e2: 10, e3: 10 });
+  });
+
+  it('rotates the signing key under load (bin/mkjwks --rotate reloads the gateway): no request fails, old and new tokens both pass', async () => {
+    const oldToken = studentToken;
+    let stopLoad = () => {};
+    const stop = new Promise<void>((resolve) => (stopLoad = resolve));
+    const load = steadyLoad(() => classes(oldToken), 4, stop);
+    await sleep(1000);
+    const rotated = await runScript('bin/mkjwks.ts', ['--rotate'], formation.env);
+    assert.equal(rotated.status, 0, rotated.output);
+    assert.match(rotated.output, /the gateway reloaded/);
+    let newToken = '';
+    // The users service looks at its key file once a second.
+    for (let attempt = 0; attempt < 30 && !newToken; attempt++) {
+      const { access_token } = await login('student001');
+      if (decodeProtectedHeader(access_token).kid !== formation.keys.kid) newToken = access_token;
+      else await sleep(200);
+    }
+    assert.ok(newToken, 'the users service signs with the new key');
+    const newLoad = steadyLoad(() => classes(newToken), 2, stop);
+    await sleep(3000);
+    stopLoad();
+    const statuses = await load;
+    const newStatuses = await newLoad;
+    assert.deepEqual(Object.keys(statuses), ['200'], `old token: ${JSON.stringify(statuses)}`);
+    assert.deepEqual(Object.keys(newStatuses), ['200'], `new token: ${JSON.stringify(newStatuses)}`);
+    console.log(`      during the rotation: ${statuses['200']} requests with the old token, ${newStatuses['200']} with the new one, all 200`);
+  });
+
+  it('survives a LiteFS secondary\'s death and return: logins go on', async () => {
+    const victim = formation.pidOf('secondary1.1', /litefs mount/);
+    process.kill(victim, 'SIGKILL');
+    for (let attempt = 0; attempt < 20; attempt++) await login('student002');
+    await sleep(2000);
+    assert.ok(formation.log.some((line) => /secondary1\.1\s+\| supervise: litefs-secondary1 died \(killed by KILL\)/.test(line)), formation.log.join('\n'));
+    assert.ok(formation.log.some((line) => /secondary1\.1\s+\| supervise: restarting litefs-secondary1/.test(line)));
+    assert.equal((await call(`${formation.gateway}/health`)).status, 200);
+    assert.notEqual(formation.pidOf('secondary1.1', /litefs mount/), victim);
   });
 });
+
+// A request exactly as written (no URL normalisation, unlike fetch): status and body.
+async function rawRequest(base: string, method: string, path: string, token: string): Promise<{ status: number; body: string }> {
+  const curl = spawnSync('curl', ['-s', '--path-as-is', '-X', method, '-H', `Authorization: Bearer ${token}`, '-w', '\n%{http_code}', `${base}${path}`], { encoding: 'utf8' });
+  const lines = curl.stdout.trimEnd().split('\n');
+  return { status: Number(lines.pop()), body: lines.join('\n') };
+}
+
+function runScript(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('exit', (status) => resolve({ status, output }));
+  });
+}

@@ -1,12 +1,12 @@
 // Test helpers: a service started as a real process on a free port, a throw-away key pair that
 // signs tokens exactly as the users service does (RS256, kid in the header), and fetch JSON.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, jwtVerify, SignJWT, type CryptoKey, type JWTHeaderParameters, type JWTPayload } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type CryptoKey, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { ROOT } from '../lib/config.ts';
 
 export const ISSUER = 'enrollment-gateway/users';
@@ -40,15 +40,25 @@ export interface TestKeys {
   decode(token: string): Promise<{ header: JWTHeaderParameters; claims: JWTPayload }>;
 }
 
+// A throw-away key pair, written where the services read keys (jwks-public.json, jwks-private.json).
 export async function makeTestKeys(dir: string): Promise<TestKeys> {
   const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
   const publicJwk = await exportJWK(publicKey);
-  const kid = await calculateJwkThumbprint(publicJwk);
-  const label = { kid, alg: 'RS256', use: 'sig' };
+  const label = { kid: await calculateJwkThumbprint(publicJwk), alg: 'RS256', use: 'sig' };
   const publicFile = path.join(dir, 'jwks-public.json');
   const privateFile = path.join(dir, 'jwks-private.json');
   await writeFile(publicFile, JSON.stringify({ keys: [{ ...publicJwk, ...label }] }));
   await writeFile(privateFile, JSON.stringify({ keys: [{ ...(await exportJWK(privateKey)), ...label }] }));
+  return testKeysFrom(privateFile, publicFile);
+}
+
+// Signs and checks tokens with the key a private key set file holds (the one bin/mkjwks wrote).
+export async function testKeysFrom(privateFile: string, publicFile: string): Promise<TestKeys> {
+  const [jwk] = (JSON.parse(await readFile(privateFile, 'utf8')) as { keys: JWK[] }).keys;
+  const { d, p, q, dp, dq, qi, ...publicJwk } = jwk;
+  const kid = jwk.kid!;
+  const privateKey = (await importJWK(jwk, 'RS256')) as CryptoKey;
+  const publicKey = await importJWK(publicJwk, 'RS256');
   const sign = (claims: JWTPayload, options: { key?: CryptoKey; kid?: string } = {}) => {
     const now = Math.floor(Date.now() / 1000);
     return new SignJWT({ aud: AUDIENCE, iss: ISSUER, iat: now, exp: now + 600, ...claims })

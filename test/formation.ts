@@ -1,0 +1,143 @@
+// The whole formation from the Procfile under the real Foreman, as `npm start` runs it (keys made by
+// bin/mkjwks, the enrollment seed, three LiteFS nodes, the users service, three enrollment
+// instances, the HAProxy gateway), on ports and directories of the test's own.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import process from 'node:process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT } from '../lib/config.ts';
+import { call, isRunning, randomBasePort, tempDir, testKeysFrom, type TestKeys } from './support.ts';
+
+export const FORMATION = 'users=1,enrollment=3,primary=1,secondary1=1,secondary2=1,gateway=1';
+
+export interface Formation {
+  basePort: number;
+  gateway: string; // the gateway's URL
+  instances: string[]; // the three enrollment instances' URLs, straight (bypassing the gateway)
+  users: string;
+  env: NodeJS.ProcessEnv;
+  keys: TestKeys; // the formation's own signing key, read from the file bin/mkjwks wrote
+  log: string[]; // Foreman's output, line by line
+  // The pid of what a Procfile line runs (e.g. 'enrollment.2'): its supervisor's child if supervised.
+  pidOf(process: string, command: RegExp): number;
+  // Per-server request counts from the gateway's stats page.
+  served(): Promise<Record<string, number>>;
+  stop(): Promise<void>;
+}
+
+export async function startFormation(): Promise<Formation> {
+  const dir = await tempDir('formation');
+  const basePort = randomBasePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    BASE_PORT: String(basePort),
+    LITEFS_DIR: path.join(dir, 'litefs'),
+    USERS_DB: path.join(dir, 'litefs/primary/mnt/users.db'),
+    USERS_REPLICA_DBS: `${dir}/litefs/secondary1/mnt/users.db,${dir}/litefs/secondary2/mnt/users.db`,
+    ENROLLMENT_DB: path.join(dir, 'enrollment.db'),
+    JWKS_PUBLIC: path.join(dir, 'keys/jwks-public.json'),
+    JWKS_PRIVATE: path.join(dir, 'keys/jwks-private.json'),
+    GATEWAY_DIR: path.join(dir, 'gateway'),
+    PBKDF2_ITERATIONS: '1000',
+  };
+  for (const script of ['bin/mkjwks.ts', 'bin/seed-enrollment.ts']) {
+    const made = spawnSync(process.execPath, [script], { cwd: ROOT, env, encoding: 'utf8' });
+    if (made.status !== 0) throw new Error(`${script} failed: ${made.stderr}`);
+  }
+  const keys = await testKeysFrom(env.JWKS_PRIVATE!, env.JWKS_PUBLIC!);
+  const foreman: ChildProcess = spawn('foreman', ['start', '--procfile', 'Procfile', '--port', String(basePort), '--formation', FORMATION], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group, so that cleanup reaches every child
+  });
+  const log: string[] = [];
+  const collect = (chunk: Buffer) => log.push(...chunk.toString().split('\n').filter(Boolean));
+  foreman.stdout!.on('data', collect);
+  foreman.stderr!.on('data', collect);
+
+  const gateway = `http://127.0.0.1:${basePort + 500}`;
+  const formation: Formation = {
+    basePort,
+    gateway,
+    instances: [0, 1, 2].map((instance) => `http://127.0.0.1:${basePort + 100 + instance}`),
+    users: `http://127.0.0.1:${basePort}`,
+    env,
+    keys,
+    log,
+    pidOf(name, command) {
+      const started = log.map((line) => new RegExp(`^\\S+ ${name.replace('.', '\\.')}\\s+\\| started with pid (\\d+)`).exec(line)).findLast(Boolean);
+      if (!started) throw new Error(`${name} has not started`);
+      const tree = spawnSync('ps', ['-e', '-o', 'pid=,ppid=,args='], { encoding: 'utf8' }).stdout;
+      const rows = tree.split('\n').map((row) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(row)).filter((row) => row !== null);
+      // Walk down from the Procfile line's process to the first process whose command matches.
+      const queue = [started[1]];
+      while (queue.length) {
+        const pid = queue.shift()!;
+        const row = rows.find((candidate) => candidate[1] === pid);
+        if (row && command.test(row[3])) return Number(pid);
+        queue.push(...rows.filter((candidate) => candidate[2] === pid).map((candidate) => candidate[1]));
+      }
+      throw new Error(`no process of ${name} runs ${command}`);
+    },
+    async served() {
+      const csv = await (await fetch(`http://127.0.0.1:${basePort + 501}/;csv`)).text();
+      const counts: Record<string, number> = {};
+      for (const row of csv.split('\n').map((line) => line.split(','))) {
+        if (row[0] === 'enrollment' && /^e\d$/.test(row[1])) counts[row[1]] = Number(row[7]);
+      }
+      return counts;
+    },
+    async stop() {
+      if (isRunning(foreman)) {
+        const exited = new Promise((resolve) => foreman.once('exit', resolve));
+        process.kill(-foreman.pid!, 'SIGTERM');
+        if ((await Promise.race([exited, sleep(15_000, 'late')])) === 'late') process.kill(-foreman.pid!, 'SIGKILL');
+      }
+      spawnSync('bash', ['bin/litefs-reset.sh'], { cwd: ROOT, env, stdio: 'inherit' });
+    },
+  };
+
+  try {
+    const deadline = Date.now() + 60_000;
+    for (const url of [`${gateway}/health`, `${formation.users}/health`, ...formation.instances.map((instance) => `${instance}/health`)]) {
+      while ((await call(url).catch(() => ({ status: 0 }))).status !== 200) {
+        if (!isRunning(foreman) || Date.now() > deadline) throw new Error(`${url} never answered:\n${log.join('\n')}`);
+        await sleep(200);
+      }
+    }
+    await untilAllUp(formation, deadline);
+  } catch (error) {
+    await formation.stop();
+    throw error;
+  }
+  return formation;
+}
+
+// Until the gateway's health checks see every server UP (two passed checks each).
+export async function untilAllUp(formation: Formation, deadline = Date.now() + 30_000): Promise<void> {
+  const statsUrl = `http://127.0.0.1:${formation.basePort + 501}/;csv`;
+  for (;;) {
+    const csv = await (await fetch(statsUrl)).text();
+    const servers = csv.split('\n').map((line) => line.split(',')).filter((row) => /^(e\d|u1)$/.test(row[1] ?? ''));
+    if (servers.length === 4 && servers.every((row) => row[17] === 'UP')) return;
+    if (Date.now() > deadline) throw new Error(`not every server is UP:\n${csv}`);
+    await sleep(100);
+  }
+}
+
+// Requests sent back to back by `concurrency` loops until `stop` resolves: every status counted.
+export async function steadyLoad(send: () => Promise<number>, concurrency: number, stop: Promise<unknown>): Promise<Record<string, number>> {
+  let done = false;
+  stop.then(() => (done = true));
+  const statuses: Record<string, number> = {};
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (!done) {
+        const status = await send().catch((error: Error) => `error ${error.cause ?? error.message}`);
+        statuses[status] = (statuses[status] ?? 0) + 1;
+      }
+    }),
+  );
+  return statuses;
+}
