@@ -3,13 +3,13 @@
 // LiteFS primary; login reads rotate over the two secondaries (see lib/rotation.ts), falling back
 // to the primary.
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import Router from '@koa/router';
-import { config, ROOT } from './lib/config.ts';
+import { config } from './lib/config.ts';
 import { Database, isUniqueViolation } from './lib/db.ts';
 import { conflict, forbidden, notFound, serve, unauthorized, unprocessable, type LogState } from './lib/http.ts';
-import { isConnectedSecondary, waitForMount } from './lib/litefs.ts';
+import { isConnectedSecondary } from './lib/litefs.ts';
 import { hashPassword, verifyPassword } from './lib/password.ts';
+import { openUsersPrimary } from './lib/users-db.ts';
 import { ReadRotation } from './lib/rotation.ts';
 import { loadPublicKeys, requireRole, ROLES, tokenSigner, verifyToken, watchKeySet, type Role } from './lib/tokens.ts';
 import { fields, oneOrMoreOf, string, validUsername } from './lib/validate.ts';
@@ -31,9 +31,7 @@ interface User {
   roles: Role[];
 }
 
-if (settings.litefs) await waitForMount(path.dirname(settings.primaryDb));
-const primary = await Database.open(settings.primaryDb);
-await primary.execFile(path.join(ROOT, 'sql/users.sql'));
+const primary = await openUsersPrimary();
 const replicas = new ReadRotation(
   settings.replicaDbs.map((file, index) => ({ name: `secondary${index + 1}`, file })),
   { name: 'primary', db: primary },

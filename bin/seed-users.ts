@@ -1,16 +1,12 @@
 // Creates the users database through the LiteFS primary (never a secondary) and adds the
 // development accounts of lib/roster.ts. Accounts that exist are left as they are.
-import path from 'node:path';
-import { config, ROOT } from '../lib/config.ts';
-import { Database } from '../lib/db.ts';
-import { waitForMount } from '../lib/litefs.ts';
+import { config } from '../lib/config.ts';
+import { openUsersPrimary } from '../lib/users-db.ts';
 import { hashPassword } from '../lib/password.ts';
 import { DEV_PASSWORD, INSTRUCTORS, REGISTRARS, STUDENTS } from '../lib/roster.ts';
 
-const { primaryDb, litefs, pbkdf2Iterations } = config.users;
-if (litefs) await waitForMount(path.dirname(primaryDb));
-const db = await Database.open(primaryDb);
-await db.execFile(path.join(ROOT, 'sql/users.sql'));
+const { primaryDb, pbkdf2Iterations } = config.users;
+const db = await openUsersPrimary();
 
 // One hash (one salt) serves every development account: hashing 130 passwords at 600,000
 // iterations would add half a minute to each start for no gain on throw-away data.

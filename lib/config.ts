@@ -8,6 +8,10 @@ export const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
 const env = process.env;
 
+// libuv's thread pool runs every SQLite query and PBKDF2 hash. Node sizes it when it is first used,
+// after all modules have loaded, so setting it here works. See lib/password.ts for how it is shared.
+env.UV_THREADPOOL_SIZE ||= '6';
+
 function text(name: string, fallback: string): string {
   const value = env[name];
   return value === undefined || value === '' ? fallback : value;
@@ -72,4 +76,5 @@ export const config = Object.freeze({
   http: {
     bodyLimit: '16kb',
   },
+  threadPoolSize: Number(env.UV_THREADPOOL_SIZE),
 });

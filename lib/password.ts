@@ -2,8 +2,8 @@
 // pbkdf2": pbkdf2_sha256$<iterations>$<salt>$<base64 hash>. The salt is used as its UTF-8 text,
 // exactly as Python's hashlib.pbkdf2_hmac(salt.encode()) does, so hashes move both ways.
 import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
-import process from 'node:process';
 import { promisify } from 'node:util';
+import { config } from './config.ts';
 
 const ALGORITHM = 'pbkdf2_sha256';
 const KEY_BYTES = 32;
@@ -12,10 +12,10 @@ const MAX_ITERATIONS = 10_000_000;
 const derive = promisify(pbkdf2);
 
 // Hashing runs on libuv's thread pool, never on the event loop. SQLite queries run on the same
-// pool (4 threads unless UV_THREADPOOL_SIZE says otherwise), so hashes may take all but two of
-// its threads: a burst of logins must not make every query, /health's included, wait behind it.
-const THREAD_POOL_SIZE = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-const MAX_CONCURRENT_HASHES = Math.max(1, THREAD_POOL_SIZE - 2);
+// pool (config.threadPoolSize threads), so hashes may take all but four of them: one per replica,
+// which a dying replica may hold for a while (lib/rotation.ts lets it hold no more), and two for the
+// primary and everything else, so that a burst of logins never makes /health or a write wait.
+const MAX_CONCURRENT_HASHES = Math.max(1, config.threadPoolSize - 4);
 let hashing = 0;
 const waiting: (() => void)[] = [];
 

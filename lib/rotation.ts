@@ -1,6 +1,9 @@
 // Reads spread over replicas in turn (round robin), skipping any replica that fails.
 // Unlike a plain cycle, a replica that errors or times out is benched for a while and the same
 // read goes on to the next one; when every replica is benched the read goes to the fallback.
+// A read that outlives its timeout may still hold a thread of libuv's pool (a file call on a FUSE
+// mount whose daemon died can hang): the replica gets no other work until that read returns, so a
+// dead replica holds one thread at most and the pool stays free for hashes and the primary.
 import { Database } from './db.ts';
 
 export interface Replica {
@@ -11,6 +14,7 @@ export interface Replica {
 interface ReplicaState extends Replica {
   connection?: Promise<Database>;
   benchedUntil: number;
+  stuck?: Promise<unknown>; // a read that timed out and has not returned yet
 }
 
 export interface RotationOptions {
@@ -35,7 +39,7 @@ export class ReadRotation {
     this.#fallback = fallback;
     this.#ready = options.ready ?? (async () => true);
     this.#benchMs = options.benchMs ?? 1000;
-    this.#timeoutMs = options.timeoutMs ?? 2000;
+    this.#timeoutMs = options.timeoutMs ?? 1000;
     this.#onFailure = options.onFailure ?? (() => {});
   }
 
@@ -45,12 +49,16 @@ export class ReadRotation {
     this.#next = (start + 1) % this.#replicas.length;
     for (let offset = 0; offset < this.#replicas.length; offset++) {
       const replica = this.#replicas[(start + offset) % this.#replicas.length];
-      if (replica.benchedUntil > Date.now()) continue;
+      if (replica.benchedUntil > Date.now() || replica.stuck) continue;
       const connection = (replica.connection ??= this.#open(replica));
+      const work = connection.then(query);
       try {
-        const value = await withTimeout(connection.then(query), this.#timeoutMs);
+        const value = await withTimeout(work, this.#timeoutMs);
         return { value, served: replica.name };
       } catch (error) {
+        if (error instanceof TimeoutError && !replica.stuck) {
+          replica.stuck = work.catch(() => {}).finally(() => (replica.stuck = undefined));
+        }
         this.#bench(replica, connection, error);
       }
     }
@@ -63,7 +71,8 @@ export class ReadRotation {
 
   async #open(replica: Replica): Promise<Database> {
     if (!(await this.#ready(replica))) throw new Error('not ready');
-    return Database.open(replica.file, { readonly: true });
+    // A read waits at most 100 ms for LiteFS applying a transaction (it holds the lock meanwhile).
+    return Database.open(replica.file, { readonly: true, busyTimeoutMs: 100 });
   }
 
   // A failed connection may point at a dead FUSE mount: drop it so the next try opens afresh.
@@ -81,10 +90,12 @@ function closeQuietly(connection: Promise<Database> | undefined): Promise<void> 
   return connection ? connection.then((db) => db.close()).catch(() => {}) : Promise.resolve();
 }
 
+class TimeoutError extends Error {}
+
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms);
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

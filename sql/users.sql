@@ -1,7 +1,10 @@
 -- The users service's own database (replicated by LiteFS). Safe to run again.
--- WAL: LiteFS replicates it, and readers on a secondary never get SQLITE_BUSY while it applies
--- changes (in rollback-journal mode they did, on about 4 reads in 10).
-PRAGMA journal_mode = WAL;
+-- Rollback journal, not WAL: in WAL mode SQLite memory-maps the -shm file on each secondary's FUSE
+-- mount, and when that node's litefs dies the reader gets SIGBUS or stalls ~10 s in SQLITE_PROTOCOL
+-- retries. Without -shm a read on a dying replica fails within milliseconds and the rotation moves
+-- on. The journal mode is stored in the file: this line sets it only for a new database (users.ts
+-- refuses to switch a live cluster; see README "Migrating from WAL").
+PRAGMA journal_mode = DELETE;
 CREATE TABLE IF NOT EXISTS users (
   id            INTEGER PRIMARY KEY,
   username      TEXT NOT NULL UNIQUE,        -- stored lower-case: unique regardless of case

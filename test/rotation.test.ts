@@ -91,4 +91,33 @@ describe('read rotation (lib/rotation.ts)', () => {
     assert.deepEqual(new Set(served.map((read) => read.served)), new Set(['two']));
     await reads.close();
   });
+  it('gives a replica whose read hangs no more work until that read returns, so it holds one thread at most', async () => {
+    const reads = new ReadRotation(
+      ['one', 'two'].map((name) => ({ name, file: path.join(dir, `${name}.db`) })),
+      { name: 'primary', db: primary },
+      { benchMs: 10, timeoutMs: 50 },
+    );
+    let release = () => {};
+    const hung = new Promise<string>((resolve) => (release = () => resolve('one, late')));
+    let sentToOne = 0;
+    const query = async (db: Database) => {
+      const name = await whoami(db);
+      if (name !== 'one') return name;
+      sentToOne++;
+      return hung; // the first read given to "one" hangs
+    };
+    const served = [];
+    for (let i = 0; i < 6; i++) {
+      served.push((await reads.read(query)).value);
+      await new Promise((resolve) => setTimeout(resolve, 20)); // longer than the bench
+    }
+    assert.equal(sentToOne, 1, 'no second read for a replica whose first has not returned');
+    assert.deepEqual(served, Array(6).fill('two'));
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const after = [];
+    for (let i = 0; i < 4; i++) after.push((await reads.read(whoami)).value);
+    assert.deepEqual(after.sort(), ['one', 'one', 'two', 'two']);
+    await reads.close();
+  });
 });
