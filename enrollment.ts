@@ -337,7 +337,8 @@ router.post('/classes', async (ctx) => {
   const body = fields(ctx.request.body, ['department', 'course_code', 'title']);
   const department = string(body.department, 'department', { min: 2, max: 8, pattern: /^[A-Za-z]+$/, hint: 'must be letters only' }).toUpperCase();
   const courseCode = string(body.course_code, 'course_code', { min: 1, max: 8, pattern: /^[0-9A-Za-z]+$/, hint: 'must be letters and digits only' }).toUpperCase();
-  const title = string(body.title, 'title', { max: 200 }).trim();
+  // SQLite's length() stops at a NUL, so the schema's CHECK would see a control character differently.
+  const title = string(body.title, 'title', { max: 200, trim: true, pattern: /^\P{Cc}+$/u, hint: 'must not hold control characters' });
   try {
     const { lastID } = await db.run('INSERT INTO classes (department, course_code, title) VALUES (?, ?, ?)', [department, courseCode, title]);
     ctx.status = 201;

@@ -1,6 +1,7 @@
 // What both Koa services share: the one error boundary that turns every failure into an
 // RFC 9457 problem document, the one-line-per-request log, and a strict JSON body parser.
 import process from 'node:process';
+import type { Duplex } from 'node:stream';
 import type Router from '@koa/router';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
@@ -67,10 +68,15 @@ async function requestLog(ctx: Koa.ParameterizedContext<LogState>, next: Koa.Nex
 async function errorBoundary(ctx: Koa.Context, next: Koa.Next): Promise<void> {
   try {
     await next();
-    if (ctx.status === 404 && ctx.body === undefined) throw notFound(`no route for ${ctx.method} ${ctx.path}`);
+    if (ctx.body === undefined) {
+      // What the router answers with a bare status: no route, or a method it has no use for.
+      if (ctx.status === 404) throw notFound(`no route for ${ctx.method} ${ctx.path}`);
+      if (ctx.status === 405) throw new Problem(405, 'Method Not Allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`);
+      if (ctx.status === 501) throw new Problem(501, 'Not Implemented', `the method ${ctx.method} is not implemented here`);
+    }
   } catch (error) {
     const problem = toProblem(error);
-    if (problem.status >= 500) console.error(error);
+    if (problem.status >= 500 && !(error instanceof Problem)) console.error(error);
     ctx.status = problem.status;
     ctx.type = 'application/problem+json';
     ctx.body = { type: 'about:blank', title: problem.title, status: problem.status, detail: problem.message };
@@ -79,7 +85,7 @@ async function errorBoundary(ctx: Koa.Context, next: Koa.Next): Promise<void> {
 
 function toProblem(error: unknown): Problem {
   if (error instanceof Problem) return error;
-  // koa-router's 405/501 and Koa's own ctx.throw() errors carry a status that is safe to show.
+  // Koa's own ctx.throw() errors and koa-bodyparser's carry a status that is safe to show.
   const { status, expose, message } = error as { status?: number; expose?: boolean; message?: string };
   if (typeof status === 'number' && status >= 400 && status < 500 && expose) {
     return new Problem(status, message ?? 'Bad Request', message ?? '');
@@ -94,11 +100,28 @@ async function requireJsonBody(ctx: Koa.Context, next: Koa.Next): Promise<void> 
   await next();
 }
 
+// Node's HTTP parser refuses some requests before Koa sees them (headers too large, malformed
+// syntax) and would answer with an empty body: answer with problem JSON, as every other error.
+function answerUnparsable(error: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable || error.code === 'ECONNRESET') return void socket.destroy();
+  const [status, title, detail] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'the request headers are too large']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'the request did not arrive in time']
+        : [400, 'Bad Request', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ type: 'about:blank', title, status, detail });
+  socket.end(
+    `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 // Builds the app around the service's routes and listens on loopback.
 export function serve(router: Router<LogState>, port: number, name: string): void {
   const app = createApp();
-  app.use(router.routes()).use(router.allowedMethods({ throw: true }));
+  app.use(router.routes()).use(router.allowedMethods());
   const server = app.listen(port, '127.0.0.1', () => process.stdout.write(`${name} listening on http://127.0.0.1:${port}\n`));
+  server.on('clientError', answerUnparsable);
   // Finish the requests under way, but never wait on a stuck one for more than three seconds.
   const stop = () => {
     server.close(() => process.exit(0));

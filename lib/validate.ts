@@ -14,12 +14,14 @@ export function fields(body: unknown, required: readonly string[], optional: rea
   return record;
 }
 
-export function string(value: unknown, name: string, rules: { min?: number; max?: number; pattern?: RegExp; hint?: string } = {}): string {
+// `trim` checks (and returns) the text without surrounding white space, as it will be stored.
+export function string(value: unknown, name: string, rules: { min?: number; max?: number; pattern?: RegExp; hint?: string; trim?: boolean } = {}): string {
   if (typeof value !== 'string') throw unprocessable(`${name} must be a string`);
-  const { min = 1, max = 200, pattern, hint } = rules;
-  if (value.length < min || value.length > max) throw unprocessable(`${name} must be ${min} to ${max} characters long`);
-  if (pattern && !pattern.test(value)) throw unprocessable(`${name} ${hint ?? `must match ${pattern}`}`);
-  return value;
+  const { min = 1, max = 200, pattern, hint, trim } = rules;
+  const text = trim ? value.trim() : value;
+  if (text.length < min || text.length > max) throw unprocessable(`${name} must be ${min} to ${max} characters long${trim ? ' (white space around it aside)' : ''}`);
+  if (pattern && !pattern.test(text)) throw unprocessable(`${name} ${hint ?? `must match ${pattern}`}`);
+  return text;
 }
 
 // Usernames are kept lower-case, so "Alice" and "alice" are one account in both services.
