@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Database } from '../lib/db.ts';
-import { AUDIENCE, call, ISSUER, makeTestKeys, REFRESH_AUDIENCE, startUsers, tempDir, type RunningService, type TestKeys } from './support.ts';
+import { AUDIENCE, call, ISSUER, makeTestKeys, REFRESH_AUDIENCE, startService, startUsers, tempDir, type RunningService, type TestKeys } from './support.ts';
 
 const PASSWORD = 'correct horse battery';
 
@@ -238,6 +238,24 @@ describe('users service timing and concurrency', () => {
     } finally {
       await service.stop();
     }
+  });
+});
+
+describe('users service on a database made in WAL mode', () => {
+  it('refuses to start, naming the migration, and leaves the journal mode alone', async () => {
+    const dir = await tempDir('users-wal');
+    const file = `${dir}/users.db`;
+    const db = await Database.open(file);
+    await db.exec("PRAGMA journal_mode = WAL; CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT)");
+    await db.close();
+    const keys = await makeTestKeys(dir);
+    await assert.rejects(
+      startService('users.ts', { USERS_LITEFS: 'off', USERS_DB: file, USERS_REPLICA_DBS: file, JWKS_PUBLIC: keys.publicFile, JWKS_PRIVATE: keys.privateFile }),
+      /WAL mode .*bin\/migrate-users-journal\.sh/,
+    );
+    const after = await Database.open(file, { readonly: true });
+    assert.deepEqual(await after.get('PRAGMA journal_mode'), { journal_mode: 'wal' });
+    await after.close();
   });
 });
 
