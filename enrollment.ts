@@ -62,40 +62,37 @@ async function sectionInCharge(ctx: { get(field: string): string; state: LogStat
   return inCharge(caller, await sectionOr404(db, idParam(ctx.params.id, 'section id')));
 }
 
-async function counts(q: Transaction, sectionId: number): Promise<{ enrolled: number; waiting: number }> {
-  return (await q.get<{ enrolled: number; waiting: number }>(
-    `SELECT (SELECT count(*) FROM enrollments WHERE section_id = $id) AS enrolled,
-            (SELECT count(*) FROM waitlist WHERE section_id = $id) AS waiting`,
-    { $id: sectionId },
-  ))!;
+// Everyone behind a place that was freed moves up one, in one statement. It walks the position
+// index front to back, so each row moves into the place just freed and UNIQUE (section_id,
+// position) holds after every single row: positions stay 1..n.
+async function closeUpWaitlist(tx: Transaction, sectionId: number, freedPosition: number): Promise<void> {
+  await tx.run(
+    'UPDATE waitlist INDEXED BY waitlist_position SET position = position - 1 WHERE section_id = ? AND position > ?',
+    [sectionId, freedPosition],
+  );
 }
 
-// Everyone behind the student moves up one, front to back, so that UNIQUE (section_id, position)
-// holds after every single row update and positions stay 1..n.
 async function leaveWaitlist(tx: Transaction, sectionId: number, student: string): Promise<boolean> {
-  const place = await tx.get<{ position: number }>('SELECT position FROM waitlist WHERE section_id = ? AND student = ?', [sectionId, student]);
-  if (!place) return false;
-  await tx.run('DELETE FROM waitlist WHERE section_id = ? AND student = ?', [sectionId, student]);
-  const behind = await tx.all<{ student: string }>(
-    'SELECT student FROM waitlist WHERE section_id = ? AND position > ? ORDER BY position',
-    [sectionId, place.position],
-  );
-  for (const row of behind) {
-    await tx.run('UPDATE waitlist SET position = position - 1 WHERE section_id = ? AND student = ?', [sectionId, row.student]);
-  }
+  const left = await tx.get<{ position: number }>('DELETE FROM waitlist WHERE section_id = ? AND student = ? RETURNING position', [sectionId, student]);
+  if (!left) return false;
+  await closeUpWaitlist(tx, sectionId, left.position);
   return true;
 }
 
 // Gives the section's free seats to the front of its waitlist, unless the Registrar has frozen
 // automatic enrollment. Returns who was enrolled.
 async function promote(tx: Transaction, section: Section): Promise<string[]> {
-  const { frozen } = (await tx.get<{ frozen: number }>('SELECT auto_enrollment_frozen AS frozen FROM settings'))!;
+  const { frozen, enrolled } = (await tx.get<{ frozen: number; enrolled: number }>(
+    `SELECT (SELECT auto_enrollment_frozen FROM settings) AS frozen,
+            (SELECT count(*) FROM enrollments WHERE section_id = ?) AS enrolled`,
+    [section.id],
+  ))!;
   if (frozen) return [];
   const promoted: string[] = [];
-  for (let { enrolled } = await counts(tx, section.id); enrolled < section.capacity; enrolled++) {
-    const first = await tx.get<{ student: string }>('SELECT student FROM waitlist WHERE section_id = ? AND position = 1', [section.id]);
+  for (let seats = section.capacity - enrolled; seats > 0; seats--) {
+    const first = await tx.get<{ student: string }>('DELETE FROM waitlist WHERE section_id = ? AND position = 1 RETURNING student', [section.id]);
     if (!first) break;
-    await leaveWaitlist(tx, section.id, first.student);
+    await closeUpWaitlist(tx, section.id, 1);
     await tx.run('INSERT INTO enrollments (section_id, student) VALUES (?, ?)', [section.id, first.student]);
     promoted.push(first.student);
   }
@@ -202,13 +199,22 @@ router.post('/me/enrollments', async (ctx) => {
   const sectionId = integer(body.section_id, 'section_id');
   ctx.state.log = { section: String(sectionId) };
   const result = await db.transaction(async (tx) => {
-    const section = offered(await sectionOr404(tx, sectionId));
-    if (await tx.get('SELECT 1 FROM enrollments WHERE section_id = ? AND student = ?', [sectionId, student])) {
-      throw conflict(`you are already enrolled in section ${sectionId}`);
-    }
-    const place = await tx.get<{ position: number }>('SELECT position FROM waitlist WHERE section_id = ? AND student = ?', [sectionId, student]);
-    if (place) throw conflict(`you are already on the waitlist of section ${sectionId}, at position ${place.position}`);
-    const { enrolled, waiting } = await counts(tx, sectionId);
+    // Everything the decision needs, in one trip: the write lock is held from BEGIN to COMMIT.
+    const state = await tx.get<Section & { enrolled: number; waiting: number; is_enrolled: number; position: number | null; lists: number }>(
+      `SELECT id, capacity, instructor, removed_at IS NOT NULL AS removed,
+              (SELECT count(*) FROM enrollments WHERE section_id = $id) AS enrolled,
+              (SELECT count(*) FROM waitlist WHERE section_id = $id) AS waiting,
+              EXISTS (SELECT 1 FROM enrollments WHERE section_id = $id AND student = $student) AS is_enrolled,
+              (SELECT position FROM waitlist WHERE section_id = $id AND student = $student) AS position,
+              (SELECT count(*) FROM waitlist WHERE student = $student) AS lists
+       FROM sections WHERE id = $id`,
+      { $id: sectionId, $student: student },
+    );
+    if (!state) throw notFound(`there is no section ${sectionId}`);
+    const section = offered(state);
+    if (state.is_enrolled) throw conflict(`you are already enrolled in section ${sectionId}`);
+    if (state.position) throw conflict(`you are already on the waitlist of section ${sectionId}, at position ${state.position}`);
+    const { enrolled, waiting, lists } = state;
     // A seat left free while students wait (automatic enrollment is frozen) is theirs, not a newcomer's.
     if (enrolled < section.capacity && waiting === 0) {
       await tx.run('INSERT INTO enrollments (section_id, student) VALUES (?, ?)', [sectionId, student]);
@@ -217,7 +223,6 @@ router.post('/me/enrollments', async (ctx) => {
     if (waiting >= WAITLIST_LIMIT) {
       throw conflict(`section ${sectionId} is full and its waitlist already holds ${WAITLIST_LIMIT} students`);
     }
-    const { lists } = (await tx.get<{ lists: number }>('SELECT count(*) AS lists FROM waitlist WHERE student = ?', [student]))!;
     if (lists >= WAITLISTS_PER_STUDENT) {
       throw conflict(`section ${sectionId} is full and you are already on ${lists} waitlists, the most allowed`);
     }

@@ -34,16 +34,18 @@ CREATE TABLE IF NOT EXISTS enrollments (
 );
 CREATE INDEX IF NOT EXISTS enrollments_student ON enrollments (student);
 
--- Position 1 is next in line. Positions run 1..n without gaps; the CHECK and the UNIQUE together
--- make a 16th entry impossible.
+-- Position 1 is next in line. Positions run 1..n without gaps; the CHECK and the unique index
+-- waitlist_position together make a 16th entry impossible. (Databases made before this index had a
+-- table-level UNIQUE (section_id, position) instead: the same rule, kept as it is.)
 CREATE TABLE IF NOT EXISTS waitlist (
   section_id INTEGER NOT NULL REFERENCES sections (id),
   student    TEXT    NOT NULL,
   position   INTEGER NOT NULL CHECK (position BETWEEN 1 AND 15),
   joined_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-  PRIMARY KEY (section_id, student),
-  UNIQUE (section_id, position)
+  PRIMARY KEY (section_id, student)
 );
+-- Named, so that closing up the line can walk it front to back (INDEXED BY in enrollment.ts).
+CREATE UNIQUE INDEX IF NOT EXISTS waitlist_position ON waitlist (section_id, position);
 CREATE INDEX IF NOT EXISTS waitlist_student ON waitlist (student);
 
 -- Every enrollment that ended, and who got the seat from the waitlist, if anyone did.

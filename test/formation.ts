@@ -2,6 +2,7 @@
 // bin/mkjwks, the enrollment seed, three LiteFS nodes, the users service, three enrollment
 // instances, the HAProxy gateway), on ports and directories of the test's own.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +19,7 @@ export interface Formation {
   env: NodeJS.ProcessEnv;
   keys: TestKeys; // the formation's own signing key, read from the file bin/mkjwks wrote
   log: string[]; // Foreman's output, line by line
+  logFile: string; // the same, as npm start writes it to var/formation.log
   // The pid of what a Procfile line runs (e.g. 'enrollment.2'): its supervisor's child if supervised.
   pidOf(process: string, command: RegExp): number;
   // Per-server request counts from the gateway's stats page.
@@ -52,7 +54,12 @@ export async function startFormation(): Promise<Formation> {
     detached: true, // its own process group, so that cleanup reaches every child
   });
   const log: string[] = [];
-  const collect = (chunk: Buffer) => log.push(...chunk.toString().split('\n').filter(Boolean));
+  const logFile = path.join(dir, 'formation.log');
+  const logStream = createWriteStream(logFile);
+  const collect = (chunk: Buffer) => {
+    logStream.write(chunk);
+    log.push(...chunk.toString().split('\n').filter(Boolean));
+  };
   foreman.stdout!.on('data', collect);
   foreman.stderr!.on('data', collect);
 
@@ -65,6 +72,7 @@ export async function startFormation(): Promise<Formation> {
     env,
     keys,
     log,
+    logFile,
     pidOf(name, command) {
       const started = log.map((line) => new RegExp(`^\\S+ ${name.replace('.', '\\.')}\\s+\\| started with pid (\\d+)`).exec(line)).findLast(Boolean);
       if (!started) throw new Error(`${name} has not started`);

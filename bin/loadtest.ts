@@ -1,0 +1,312 @@
+// Load test of a running formation (npm start), with autocannon, through the HAProxy gateway.
+// Phases: catalogue reads (and how they spread over the instances), the same reads straight to the
+// instances (the gateway's cost), logins (against the machine's PBKDF2 limit), and a write mix of
+// enrollments, drops and waitlist exits (then the enrollment rules are checked in the database).
+// Prints a report with targets met / not met, and writes JSON and an SVG under var/loadtest/.
+// Usage: bin/loadtest.sh --help
+import { pbkdf2 } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, open, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import process from 'node:process';
+import { parseArgs, promisify } from 'node:util';
+import autocannon from 'autocannon';
+import { config, ROOT } from '../lib/config.ts';
+import { Database } from '../lib/db.ts';
+import { DEV_PASSWORD, STUDENTS } from '../lib/roster.ts';
+import { checkEnrollmentRules } from '../lib/rules.ts';
+import { loadtestSvg } from './loadtest-svg.ts';
+
+const { values: options } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '32' },
+    phases: { type: 'string', default: 'reads,direct,logins,writes' },
+    log: { type: 'string', default: path.join(ROOT, 'var/formation.log') },
+    out: { type: 'string', default: path.join(ROOT, 'var/loadtest') },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (options.help) {
+  console.log(`usage: bin/loadtest.sh [--duration SECONDS] [--connections N] [--phases LIST] [--log FILE]
+
+Load-tests the formation that \`npm start\` runs (BASE_PORT=${config.gateway.port - 500}), through its gateway.
+  --duration     seconds per phase (default 10; the whole run takes about 5 x that)
+  --connections  concurrent connections for reads and writes (default 32; logins use 2 x cores)
+  --phases       any of reads,direct,logins,writes (default all)
+  --log          Foreman's log, which npm start writes (default var/formation.log): per-instance
+                 and per-replica counts are taken from the instances' own lines in it
+  --out          where the JSON record and the SVG go (default var/loadtest)
+Writes <out>/<time>.json and .svg. Exits 1 if a target is missed.`);
+  process.exit(0);
+}
+const seconds = Number(options.duration);
+const connections = Number(options.connections);
+const phases = new Set(options.phases!.split(','));
+const gateway = `http://127.0.0.1:${config.gateway.port}`;
+const instances = config.gateway.enrollment.map((address) => `http://${address}`);
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+
+async function post(url: string, body: unknown, token?: string): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const reply = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
+  return { status: reply.status, body: await reply.json().catch(() => undefined) };
+}
+
+async function login(username: string): Promise<string> {
+  const reply = await post(`${gateway}/login`, { username, password: DEV_PASSWORD });
+  if (reply.status !== 200) throw new Error(`login of ${username} failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+  return reply.body.access_token;
+}
+
+// Foreman's log from here on: the instances' and the users service's own lines.
+async function logFrom(): Promise<() => Promise<string[]>> {
+  if (!existsSync(options.log!)) return async () => [];
+  const file = await open(options.log!, 'r');
+  const start = (await file.stat()).size;
+  return async () => {
+    const { size } = await file.stat();
+    const buffer = Buffer.alloc(size - start);
+    await file.read(buffer, 0, buffer.length, start);
+    return buffer.toString().split('\n');
+  };
+}
+
+function countBy(lines: string[], pattern: RegExp): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const line of lines) {
+    const key = pattern.exec(line)?.[1];
+    if (key) counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
+interface Phase {
+  name: string;
+  requestsPerSecond: number;
+  latency: { p50: number; p97_5: number; p99: number; max: number };
+  requests: number;
+  errors: number;
+  statuses: Record<string, number>;
+  unexpected: number;
+  spread?: Record<string, number>;
+}
+
+// One autocannon run, with a progress line a second so that a long run never looks hung.
+async function run(name: string, settings: autocannon.Options, expected: (status: number) => boolean): Promise<Phase> {
+  process.stdout.write(`\n${name}: ${settings.connections} connections for ${settings.duration} s\n`);
+  let second = 0;
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(settings, (error, done) => (error ? reject(error) : resolve(done)));
+    let answered = 0;
+    instance.on('response', () => answered++);
+    instance.on('tick', () => {
+      process.stdout.write(`\r  ${++second}/${settings.duration} s, ${answered} answers this second   `);
+      answered = 0;
+    });
+  });
+  process.stdout.write('\n');
+  const statuses: Record<string, number> = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, stats]) => [code, stats?.count ?? 0]));
+  const unexpected = Object.entries(statuses).reduce((sum, [code, count]) => sum + (expected(Number(code)) ? 0 : count), 0);
+  return {
+    name,
+    requestsPerSecond: result.requests.average,
+    latency: { p50: result.latency.p50, p97_5: result.latency.p97_5, p99: result.latency.p99, max: result.latency.max },
+    requests: result.requests.total,
+    errors: result.errors + result.timeouts,
+    statuses,
+    unexpected,
+  };
+}
+
+const ok = (status: number) => status >= 200 && status < 300;
+
+// PBKDF2 alone, on every core, at the configured iterations: what logins/s could be at best.
+async function pbkdf2Limit(ms = 3000): Promise<number> {
+  const derive = promisify(pbkdf2);
+  const started = performance.now();
+  let hashes = 0;
+  await Promise.all(
+    Array.from({ length: availableParallelism() }, async () => {
+      while (performance.now() - started < ms) {
+        await derive('password', 'salt', config.users.pbkdf2Iterations, 32, 'sha256');
+        hashes++;
+      }
+    }),
+  );
+  return hashes / ((performance.now() - started) / 1000);
+}
+
+const report: { phases: Phase[]; targets: { what: string; figure: string; met: boolean }[]; [key: string]: unknown } = {
+  started: new Date().toISOString(),
+  node: process.version,
+  cores: availableParallelism(),
+  seconds,
+  connections,
+  pbkdf2Iterations: config.users.pbkdf2Iterations,
+  phases: [],
+  targets: [],
+};
+const target = (what: string, figure: string, met: boolean) => report.targets.push({ what, figure, met });
+const evenShareDeviation = (spread: Record<string, number>) => {
+  const total = Object.values(spread).reduce((a, b) => a + b, 0);
+  const even = total / Object.keys(spread).length;
+  return Math.max(...Object.values(spread).map((count) => Math.abs(count - even) / total)) * 100;
+};
+
+const token = await login('student001');
+const read = { headers: { authorization: `Bearer ${token}` }, connections, duration: seconds };
+
+if (phases.has('reads')) {
+  const lines = await logFrom();
+  const phase = await run('reads through the gateway: GET /classes', { url: `${gateway}/classes`, ...read }, ok);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  phase.spread = countBy(await lines(), /^\S+ (enrollment\.\d)\s+\| GET \/classes 200 /);
+  report.phases.push(phase);
+  const deviation = evenShareDeviation(phase.spread);
+  target('reads: 0 errors, 0 non-2xx', `${phase.errors} errors, ${phase.unexpected} non-2xx`, phase.errors + phase.unexpected === 0);
+  if (Object.keys(phase.spread).length) {
+    target('reads: every instance within 1% of an even share', `${JSON.stringify(phase.spread)}, worst ${deviation.toFixed(2)}% off`, deviation <= 1 && Object.keys(phase.spread).length === 3);
+  }
+}
+
+if (phases.has('direct')) {
+  // autocannon spreads its connections evenly over several URLs (its types know only one).
+  const urls = instances.map((instance) => `${instance}/classes`);
+  const three = await run('reads straight to the three instances (no gateway)', { url: urls as unknown as string, ...read }, ok);
+  const one = await run('reads straight to one instance', { url: urls[0], ...read }, ok);
+  report.phases.push(three, one);
+  target('direct reads: 0 errors, 0 non-2xx', `${three.errors + one.errors} errors, ${three.unexpected + one.unexpected} non-2xx`, three.errors + one.errors + three.unexpected + one.unexpected === 0);
+  const viaGateway = report.phases.find((phase) => phase.name.startsWith('reads through'));
+  if (viaGateway) {
+    const ratio = viaGateway.requestsPerSecond / three.requestsPerSecond;
+    report.gatewayCost = {
+      gatewayOverDirectThree: ratio,
+      gatewayOverDirectOne: viaGateway.requestsPerSecond / one.requestsPerSecond,
+      p50AddedMs: viaGateway.latency.p50 - three.latency.p50,
+    };
+    target('the gateway path >= 0.9 x the three instances hit directly', `${ratio.toFixed(2)} x`, ratio >= 0.9);
+  }
+}
+
+if (phases.has('logins')) {
+  process.stdout.write(`\nmeasuring the PBKDF2 limit (${config.users.pbkdf2Iterations} iterations, ${availableParallelism()} cores, nothing else)\n`);
+  const limit = await pbkdf2Limit();
+  const lines = await logFrom();
+  const phase = await run(
+    'logins through the gateway: POST /login',
+    {
+      url: `${gateway}/login`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'student002', password: DEV_PASSWORD }),
+      connections: 2 * availableParallelism(),
+      duration: seconds,
+    },
+    ok,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  phase.spread = countBy(await lines(), /^\S+ users\.1\s+\| POST \/login 200 .* replica=(\S+)$/);
+  report.phases.push(phase);
+  report.pbkdf2LimitPerSecond = limit;
+  target('logins: 0 errors, 0 non-2xx', `${phase.errors} errors, ${phase.unexpected} non-2xx`, phase.errors + phase.unexpected === 0);
+  target('logins >= 95% of the PBKDF2 limit', `${phase.requestsPerSecond.toFixed(1)}/s of ${limit.toFixed(1)}/s = ${((100 * phase.requestsPerSecond) / limit).toFixed(0)}%`, phase.requestsPerSecond >= 0.95 * limit);
+}
+
+if (phases.has('writes')) {
+  const registrar = await login('registrar');
+  const students = STUDENTS.slice(0, 60);
+  process.stdout.write(`\nwrite mix: logging in ${students.length} students, making sections\n`);
+  const tokens = await Promise.all(students.map(login));
+  // The load test's own class and sections, removed afterwards: small capacities, so that seats
+  // fill, waitlists form and overflow, and drops promote.
+  let klass = await post(`${gateway}/classes`, { department: 'LOAD', course_code: 'TEST', title: 'Load test sections' }, registrar);
+  if (klass.status === 409) {
+    const catalogue = await (await fetch(`${gateway}/classes`, { headers: { authorization: `Bearer ${registrar}` } })).json();
+    klass = { status: 200, body: catalogue.classes.find((c: { department: string; course_code: string }) => c.department === 'LOAD' && c.course_code === 'TEST') };
+  }
+  const sections: number[] = [];
+  for (let number = 1; number <= 12; number++) {
+    const made = await post(`${gateway}/sections`, { class_id: klass.body.id, section_number: number, capacity: 2 + (number % 4), instructor: 'prof.chen' }, registrar);
+    if (made.status !== 201) throw new Error(`could not make a section: ${made.status} ${JSON.stringify(made.body)}`);
+    sections.push(made.body.id);
+  }
+  const pick = <T>(list: T[]) => list[Math.floor(Math.random() * list.length)];
+  // What each student holds, as the answers said: half the requests give back a seat or a waitlist
+  // place the student holds (so that drops promote), the rest ask for a seat in a random section.
+  const holds = tokens.map(() => new Map<number, 'enrolled' | 'waiting'>());
+  interface Step {
+    student: number;
+    section: number;
+    op: 'enroll' | 'drop' | 'leave';
+  }
+  const request = (step: Step, auth: string) => {
+    const headers = { authorization: `Bearer ${auth}`, 'content-type': 'application/json' };
+    if (step.op === 'enroll') return { method: 'POST' as const, path: '/me/enrollments', headers, body: JSON.stringify({ section_id: step.section }) };
+    return { method: 'DELETE' as const, path: `/me/${step.op === 'drop' ? 'enrollments' : 'waitlist'}/${step.section}`, headers, body: undefined };
+  };
+  try {
+    const phase = await run(
+      'write mix through the gateway: enroll / drop / leave waitlist',
+      {
+        url: gateway,
+        connections,
+        duration: seconds,
+        requests: [
+          {
+            setupRequest: (raw, context) => {
+              const student = Math.floor(Math.random() * tokens.length);
+              const held = [...holds[student]];
+              const [section, state] = held.length && Math.random() < 0.5 ? pick(held) : [pick(sections), undefined];
+              const step: Step = { student, section, op: state === 'enrolled' ? 'drop' : state === 'waiting' ? 'leave' : 'enroll' };
+              (context as { step?: Step }).step = step;
+              return { ...raw, ...request(step, tokens[student]) };
+            },
+            onResponse: (status, _body, context) => {
+              const { student, section, op } = (context as { step: Step }).step;
+              if (op === 'enroll' && status === 201) holds[student].set(section, 'enrolled');
+              else if (op === 'enroll' && status === 202) holds[student].set(section, 'waiting');
+              else if (op !== 'enroll') holds[student].delete(section); // 204, or 404: it was promoted or gone
+            },
+          },
+        ],
+      },
+      // 404: not enrolled / not waiting there; 409: a rule said no. Both are the rules at work.
+      (status) => ok(status) || status === 404 || status === 409,
+    );
+    report.phases.push(phase);
+    target('writes: 0 errors, 0 unexpected statuses (2xx, 404, 409 expected)', `${phase.errors} errors, ${phase.unexpected} unexpected`, phase.errors + phase.unexpected === 0);
+    target('writes >= 500 requests/s', `${phase.requestsPerSecond.toFixed(0)}/s`, phase.requestsPerSecond >= 500);
+  } finally {
+    for (const section of sections) await fetch(`${gateway}/sections/${section}`, { method: 'DELETE', headers: { authorization: `Bearer ${registrar}` } });
+  }
+  const db = await Database.open(config.enrollment.db, { readonly: true });
+  const broken = await checkEnrollmentRules(db);
+  await db.close();
+  report.brokenRules = broken;
+  target('writes: every enrollment rule holds in the database afterwards', broken.length ? broken.join('; ') : '0 broken', broken.length === 0);
+}
+
+// ---- the report ----
+const ms = (value: number) => `${value.toFixed(1)} ms`;
+console.log('\n| phase | requests/s | p50 | p97.5 | p99 | errors | statuses | spread |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const phase of report.phases) {
+  console.log(
+    `| ${phase.name} | ${phase.requestsPerSecond.toFixed(0)} | ${ms(phase.latency.p50)} | ${ms(phase.latency.p97_5)} | ${ms(phase.latency.p99)} | ${phase.errors} | ${JSON.stringify(phase.statuses)} | ${phase.spread ? JSON.stringify(phase.spread) : ''} |`,
+  );
+}
+if (report.gatewayCost) {
+  const cost = report.gatewayCost as { gatewayOverDirectThree: number; gatewayOverDirectOne: number; p50AddedMs: number };
+  console.log(`\ngateway / direct to three: ${cost.gatewayOverDirectThree.toFixed(2)} x; gateway / direct to one: ${cost.gatewayOverDirectOne.toFixed(2)} x; p50 added by the gateway: ${ms(cost.p50AddedMs)}`);
+}
+console.log('\ntargets:');
+for (const { what, figure, met } of report.targets) console.log(`  ${met ? 'met    ' : 'NOT MET'}  ${what}: ${figure}`);
+const dir = options.out!;
+await mkdir(dir, { recursive: true });
+await writeFile(path.join(dir, `${stamp}.json`), JSON.stringify(report, null, 2));
+await writeFile(path.join(dir, `${stamp}.svg`), loadtestSvg(report.phases));
+console.log(`\nwrote ${path.join(dir, `${stamp}.json`)} and .svg (${process.version}, ${availableParallelism()} cores)`);
+process.exitCode = report.targets.every((t) => t.met) ? 0 : 1;
