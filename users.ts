@@ -5,10 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import { config } from './lib/config.ts';
-import { Database, isUniqueViolation } from './lib/db.ts';
-import { conflict, forbidden, notFound, serve, unauthorized, unprocessable, type LogState } from './lib/http.ts';
+import { isUniqueViolation, type Transaction } from './lib/db.ts';
+import { conflict, forbidden, notFound, serve, tooManyRequests, unauthorized, unprocessable, type LogState } from './lib/http.ts';
 import { isConnectedSecondary } from './lib/litefs.ts';
-import { hashPassword, verifyPassword } from './lib/password.ts';
+import { Lockout } from './lib/lockout.ts';
+import { hashIterations, hashPassword, verifyPassword } from './lib/password.ts';
 import { openUsersPrimary } from './lib/users-db.ts';
 import { ReadRotation } from './lib/rotation.ts';
 import { loadPublicKeys, requireRole, ROLES, tokenSigner, verifyToken, watchKeySet, type Role } from './lib/tokens.ts';
@@ -20,12 +21,14 @@ const PASSWORD_MIN_CHARACTERS = 8;
 const PASSWORD_MAX_BYTES = 1024; // PBKDF2 cost grows with the password: cap it against denial of service
 
 interface UserRow {
+  id: number;
   username: string;
   password_hash: string;
   roles: string;
 }
 
 interface User {
+  id: number;
   username: string;
   passwordHash: string;
   roles: Role[];
@@ -49,14 +52,14 @@ const refreshTokens = { keys: publicKeys, issuer: jwt.issuer, audience: jwt.refr
 const dummyHash = await hashPassword(randomUUID(), settings.pbkdf2Iterations);
 
 const FIND_USER = `
-  SELECT users.username, users.password_hash, group_concat(user_roles.role) AS roles
+  SELECT users.id, users.username, users.password_hash, group_concat(user_roles.role) AS roles
   FROM users JOIN user_roles ON user_roles.user_id = users.id
   WHERE users.username = ?
   GROUP BY users.id`;
 
-async function findUser(db: Database, username: string): Promise<User | undefined> {
+async function findUser(db: Transaction, username: string): Promise<User | undefined> {
   const row = await db.get<UserRow>(FIND_USER, [username]);
-  return row && { username: row.username, passwordHash: row.password_hash, roles: row.roles.split(',').sort() as Role[] };
+  return row && { id: row.id, username: row.username, passwordHash: row.password_hash, roles: row.roles.split(',').sort() as Role[] };
 }
 
 // Replication is asynchronous: a user registered a moment ago may not be on the secondary yet,
@@ -67,15 +70,15 @@ async function readUser(username: string): Promise<{ user?: User; served: string
   return { user: await findUser(primary, username), served: `${served}-miss,primary` };
 }
 
-function password(value: unknown): string {
-  const text = string(value, 'password', { min: PASSWORD_MIN_CHARACTERS, max: PASSWORD_MAX_BYTES });
-  if (Buffer.byteLength(text) > PASSWORD_MAX_BYTES) throw unprocessable(`password must be at most ${PASSWORD_MAX_BYTES} bytes`);
+function password(value: unknown, name = 'password'): string {
+  const text = string(value, name, { min: PASSWORD_MIN_CHARACTERS, max: PASSWORD_MAX_BYTES });
+  if (Buffer.byteLength(text) > PASSWORD_MAX_BYTES) throw unprocessable(`${name} must be at most ${PASSWORD_MAX_BYTES} bytes`);
   return text;
 }
 
-// Claims shaped like the course's mkclaims.py, signed. The refresh token has its own audience and
-// no roles, so no endpoint that wants an access token can be passed one.
-async function tokensFor(user: User) {
+// Claims shaped like the course's mkclaims.py. The refresh token has its own audience and no
+// roles, so no endpoint that wants an access token can be passed one.
+function claimsFor(user: User) {
   const now = Math.floor(Date.now() / 1000);
   const access = {
     aud: jwt.audience,
@@ -94,7 +97,40 @@ async function tokensFor(user: User) {
     iat: now,
     exp: now + settings.refreshTokenSeconds,
   };
+  return { access, refresh };
+}
+
+// New tokens for a user, the refresh token recorded (on the primary) as the current one of its
+// family: a login starts a family, each refresh continues it.
+async function issueTokens(db: Transaction, user: User, family: string) {
+  const { access, refresh } = claimsFor(user);
+  await db.run('INSERT INTO refresh_tokens (jti, family, user_id, expires_at) VALUES (?, ?, ?, ?)', [refresh.jti, family, user.id, refresh.exp]);
+  return { access, refresh };
+}
+
+async function signed({ access, refresh }: ReturnType<typeof claimsFor>) {
   return { access_token: await sign(access), refresh_token: await sign(refresh), exp: access.exp };
+}
+
+// A hash made with fewer iterations than configured (an older setting, or one a Django or Python
+// tool wrote) is made again at the current count after a successful login. The answer does not
+// wait for it; the update applies only if the hash has not changed meanwhile.
+const rehashing = new Set<string>();
+function rehashIfWeak(user: User, secret: string): void {
+  if (hashIterations(user.passwordHash) >= settings.pbkdf2Iterations || rehashing.has(user.username)) return;
+  rehashing.add(user.username);
+  hashPassword(secret, settings.pbkdf2Iterations)
+    .then((hash) => primary.run('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?', [hash, user.id, user.passwordHash]))
+    .then(() => console.log(`rehashed the password of ${user.username} at ${settings.pbkdf2Iterations} iterations`))
+    .catch((error: Error) => console.error(`rehashing the password of ${user.username} failed: ${error.message}`))
+    .finally(() => rehashing.delete(user.username));
+}
+
+const lockout = new Lockout(settings.lockout);
+
+function refuseIfLockedOut(username: string): void {
+  const wait = lockout.waitSeconds(username);
+  if (wait) throw tooManyRequests(`too many failed logins for "${username}": try again in ${wait} s`, wait);
 }
 
 const router = new Router<LogState>();
@@ -133,22 +169,81 @@ router.post('/login', async (ctx) => {
   const body = fields(ctx.request.body, ['username', 'password']);
   const username = string(body.username, 'username', { max: 64 }).toLowerCase();
   const secret = password(body.password);
+  refuseIfLockedOut(username);
   const { user, served } = await readUser(username);
   ctx.state.log = { replica: served };
   const matches = await verifyPassword(secret, user?.passwordHash ?? dummyHash);
-  if (!user || !matches) throw unauthorized('wrong username or password');
+  if (!user || !matches) {
+    lockout.failed(username);
+    throw unauthorized('wrong username or password');
+  }
+  lockout.succeeded(username);
   ctx.state.user = user.username;
-  ctx.body = await tokensFor(user);
+  rehashIfWeak(user, secret);
+  ctx.body = await signed(await issueTokens(primary, user, randomUUID()));
 });
 
+// A refresh token works once. Its state is read and changed on the primary, in one transaction:
+// a replica may not know yet that it was used.
 router.post('/refresh', async (ctx) => {
   fields(ctx.request.body ?? {}, []);
   const caller = await verifyToken(ctx.get('Authorization'), refreshTokens);
   ctx.state.user = caller.username;
-  const { user, served } = await readUser(caller.username);
-  ctx.state.log = { replica: served };
-  if (!user) throw unauthorized('the account no longer exists');
-  ctx.body = await tokensFor(user);
+  const outcome = await primary.transaction(async (tx) => {
+    const token = await tx.get<{ family: string; state: string }>('SELECT family, state FROM refresh_tokens WHERE jti = ?', [caller.jti ?? '']);
+    if (!token) return { refused: 'this refresh token is not known' };
+    if (token.state === 'revoked') return { refused: 'this refresh token has been revoked: log in again' };
+    if (token.state === 'used') {
+      // Used twice: one of the two holders stole it. Neither may go on (the revocation commits).
+      await tx.run("UPDATE refresh_tokens SET state = 'revoked' WHERE family = ?", [token.family]);
+      return { refused: 'this refresh token was used before, so every token of this login is revoked: log in again' };
+    }
+    const user = await findUser(tx, caller.username);
+    if (!user) return { refused: 'the account no longer exists' };
+    await tx.run("UPDATE refresh_tokens SET state = 'used' WHERE jti = ?", [caller.jti]);
+    return { claims: await issueTokens(tx, user, token.family) };
+  });
+  if (!outcome.claims) throw unauthorized(outcome.refused!);
+  ctx.body = await signed(outcome.claims);
+});
+
+// Ends the login the refresh token belongs to: none of its refresh tokens works any more. Access
+// tokens already issued live out their short lifetime (ACCESS_TOKEN_SECONDS).
+router.post('/logout', async (ctx) => {
+  fields(ctx.request.body ?? {}, []);
+  const caller = await verifyToken(ctx.get('Authorization'), refreshTokens);
+  ctx.state.user = caller.username;
+  await primary.run("UPDATE refresh_tokens SET state = 'revoked' WHERE family = (SELECT family FROM refresh_tokens WHERE jti = ?)", [caller.jti ?? '']);
+  ctx.status = 204;
+});
+
+// The user (who must also give the current password: a stolen access token is not enough) or a
+// Registrar sets a new password. Every refresh token of that user is revoked.
+router.put('/users/:username/password', async (ctx) => {
+  const caller = await verifyToken(ctx.get('Authorization'), accessTokens);
+  ctx.state.user = caller.username;
+  const username = ctx.params.username.toLowerCase();
+  const self = caller.username === username;
+  if (!self && !caller.roles.includes('Registrar')) throw forbidden('only the user themselves or a Registrar may change a password');
+  const body = fields(ctx.request.body, ['new_password'], self ? ['current_password'] : []);
+  const newSecret = password(body.new_password, 'new_password');
+  if (self && body.current_password === undefined) throw unprocessable('missing field(s): current_password');
+  const user = await findUser(primary, username);
+  if (!user) throw notFound(`no user "${username}"`);
+  if (self) {
+    refuseIfLockedOut(username);
+    if (!(await verifyPassword(password(body.current_password, 'current_password'), user.passwordHash))) {
+      lockout.failed(username);
+      throw forbidden('current_password is not the password of this account');
+    }
+  }
+  const passwordHash = await hashPassword(newSecret, settings.pbkdf2Iterations);
+  const revoked = await primary.transaction(async (tx) => {
+    await tx.run('UPDATE users SET password_hash = ? WHERE id = ?', [passwordHash, user.id]);
+    return (await tx.run("UPDATE refresh_tokens SET state = 'revoked' WHERE user_id = ? AND state <> 'revoked'", [user.id])).changes;
+  });
+  ctx.state.log = { account: username, revoked: String(revoked) };
+  ctx.status = 204;
 });
 
 router.get('/users/:username', async (ctx) => {

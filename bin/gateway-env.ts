@@ -15,6 +15,7 @@ const settings = {
   JWT_ISSUER: jwt.issuer,
   JWT_AUDIENCE: jwt.audience,
   JWT_CLOCK_SKEW: String(jwt.clockSkewSeconds),
+  GATEWAY_LOGIN_FAILURES_PER_MINUTE: String(gateway.loginFailuresPerMinute),
 };
 const quote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
 for (const [name, value] of Object.entries(settings)) console.log(`export ${name}=${quote(value)}`);

@@ -48,6 +48,13 @@ export const config = Object.freeze({
     pbkdf2Iterations: integer('PBKDF2_ITERATIONS', 600_000),
     accessTokenSeconds: integer('ACCESS_TOKEN_SECONDS', 15 * 60),
     refreshTokenSeconds: integer('REFRESH_TOKEN_SECONDS', 24 * 60 * 60),
+    // Failed logins per account (lib/lockout.ts): 5 free, then waits of 1, 2, 4 ... 300 s.
+    lockout: {
+      freeFailures: integer('LOGIN_FREE_FAILURES', 5),
+      firstWaitSeconds: integer('LOGIN_FIRST_WAIT_SECONDS', 1),
+      maxWaitSeconds: integer('LOGIN_MAX_WAIT_SECONDS', 300),
+      forgetAfterSeconds: integer('LOGIN_FORGET_AFTER_SECONDS', 15 * 60),
+    },
   },
   enrollment: {
     port: integer('PORT', basePort + 100),
@@ -68,6 +75,8 @@ export const config = Object.freeze({
   gateway: {
     port: integer('PORT', basePort + 500),
     statsPort: integer('PORT', basePort + 500) + 1,
+    // Failed logins (401) per client address per minute before the gateway answers 429.
+    loginFailuresPerMinute: integer('GATEWAY_LOGIN_FAILURES_PER_MINUTE', 10),
     users: `127.0.0.1:${basePort}`,
     enrollment: [0, 1, 2].map((instance) => `127.0.0.1:${basePort + 100 + instance}`),
     // Its sockets: the master CLI (bin/mkjwks --rotate reloads through it) and the stats socket.

@@ -10,11 +10,13 @@ import { config } from './config.ts';
 export class Problem extends Error {
   readonly status: number;
   readonly title: string;
+  readonly headers: Record<string, string>;
 
-  constructor(status: number, title: string, detail: string) {
+  constructor(status: number, title: string, detail: string, headers: Record<string, string> = {}) {
     super(detail);
     this.status = status;
     this.title = title;
+    this.headers = headers;
   }
 }
 
@@ -24,6 +26,8 @@ export const unauthorized = (detail: string) => new Problem(401, 'Unauthorized',
 export const forbidden = (detail: string) => new Problem(403, 'Forbidden', detail);
 export const notFound = (detail: string) => new Problem(404, 'Not Found', detail);
 export const conflict = (detail: string) => new Problem(409, 'Conflict', detail);
+export const tooManyRequests = (detail: string, retryAfterSeconds: number) =>
+  new Problem(429, 'Too Many Requests', detail, { 'Retry-After': String(retryAfterSeconds) });
 
 // What the request log may say about a request beyond method, path, status and time.
 export interface LogState {
@@ -78,6 +82,7 @@ async function errorBoundary(ctx: Koa.Context, next: Koa.Next): Promise<void> {
     const problem = toProblem(error);
     if (problem.status >= 500 && !(error instanceof Problem)) console.error(error);
     ctx.status = problem.status;
+    ctx.set(problem.headers);
     ctx.type = 'application/problem+json';
     ctx.body = { type: 'about:blank', title: problem.title, status: problem.status, detail: problem.message };
   }

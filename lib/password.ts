@@ -37,6 +37,12 @@ export async function hashPassword(password: string, iterations: number, salt = 
   return [ALGORITHM, iterations, salt, hash.toString('base64')].join('$');
 }
 
+// The iteration count of a stored hash, or 0 if it is not one of ours.
+export function hashIterations(encoded: string): number {
+  const [algorithm, iterations] = encoded.split('$');
+  return algorithm === ALGORITHM && Number.isSafeInteger(Number(iterations)) ? Number(iterations) : 0;
+}
+
 export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
   const parts = encoded.split('$');
   if (parts.length !== 4) return false;

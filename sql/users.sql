@@ -17,3 +17,16 @@ CREATE TABLE IF NOT EXISTS user_roles (
   role    TEXT    NOT NULL CHECK (role IN ('Student', 'Instructor', 'Registrar')),
   PRIMARY KEY (user_id, role)
 );
+
+-- Every refresh token issued, so that each can be used once. A family is all the refresh tokens
+-- descended from one login: presenting a used one again means it was stolen, and the whole family
+-- is revoked (RFC 9700, 4.14). Logout and a password change revoke families too.
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+  jti        TEXT    PRIMARY KEY,
+  family     TEXT    NOT NULL,
+  user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  expires_at INTEGER NOT NULL,  -- the token's exp (unix seconds): rows past it may be deleted
+  state      TEXT    NOT NULL DEFAULT 'current' CHECK (state IN ('current', 'used', 'revoked'))
+);
+CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens (family);
+CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id);

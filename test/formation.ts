@@ -27,7 +27,8 @@ export interface Formation {
   stop(): Promise<void>;
 }
 
-export async function startFormation(): Promise<Formation> {
+// `settings` override the environment the formation runs with (e.g. the login limits).
+export async function startFormation(settings: Record<string, string> = {}): Promise<Formation> {
   const dir = await tempDir('formation');
   const basePort = randomBasePort();
   const env: NodeJS.ProcessEnv = {
@@ -41,6 +42,7 @@ export async function startFormation(): Promise<Formation> {
     JWKS_PRIVATE: path.join(dir, 'keys/jwks-private.json'),
     GATEWAY_DIR: path.join(dir, 'gateway'),
     PBKDF2_ITERATIONS: '1000',
+    ...settings,
   };
   for (const script of ['bin/mkjwks.ts', 'bin/seed-enrollment.ts']) {
     const made = spawnSync(process.execPath, [script], { cwd: ROOT, env, encoding: 'utf8' });

@@ -145,7 +145,7 @@ export function isRunning(child: ChildProcess): boolean {
 
 // The users service on a plain SQLite file (no LiteFS: the file is its own replica), with a
 // throw-away key pair, as the unit-level tests and bin/bench-login.ts want it.
-export async function startUsers(options: { runtime?: 'node' | 'deno'; iterations?: number } = {}) {
+export async function startUsers(options: { runtime?: 'node' | 'deno'; iterations?: number; env?: Record<string, string> } = {}) {
   const dir = await tempDir('users');
   const keys = await makeTestKeys(dir);
   const db = path.join(dir, 'users.db');
@@ -158,6 +158,7 @@ export async function startUsers(options: { runtime?: 'node' | 'deno'; iteration
       JWKS_PUBLIC: keys.publicFile,
       JWKS_PRIVATE: keys.privateFile,
       PBKDF2_ITERATIONS: String(options.iterations ?? 1000),
+      ...options.env,
     },
     { runtime: options.runtime },
   );

@@ -103,13 +103,31 @@ describe('users service (users.ts)', () => {
   describe('POST /refresh', () => {
     const refresh = (token?: string) => call(`${service.url}/refresh`, { method: 'POST', token });
 
-    it('turns a valid refresh token into fresh claims', async () => {
-      const token = await keys.sign({ sub: 'alice', jti: 'r1', aud: REFRESH_AUDIENCE });
-      const reply = await refresh(token);
+    it('turns the refresh token of a login into new tokens, once; a token it never issued is refused', async () => {
+      const { refresh_token } = (await login('alice', PASSWORD)).body;
+      const reply = await refresh(refresh_token);
       assert.equal(reply.status, 200);
       const { claims } = await keys.decode(reply.body.access_token);
       assert.equal(claims.sub, 'alice');
       assert.deepEqual(claims.roles, ['Student']);
+      assertProblem(await refresh(refresh_token), 401, /used before/);
+      assertProblem(await refresh(reply.body.refresh_token), 401, /revoked/);
+      assertProblem(await refresh(await keys.sign({ sub: 'alice', jti: 'r1', aud: REFRESH_AUDIENCE })), 401, /not known/);
+    });
+
+    it('holds an account back after repeated failed logins: 429 with Retry-After, without checking the password', async () => {
+      const { service: limited } = await startUsers({ env: { LOGIN_FREE_FAILURES: '2', LOGIN_FIRST_WAIT_SECONDS: '60' } });
+      try {
+        const attempt = (password: string) => call(`${limited.url}/login`, { body: { username: 'nobody', password } });
+        assert.equal((await attempt('wrong password 1')).status, 401);
+        assert.equal((await attempt('wrong password 2')).status, 401);
+        assert.equal((await attempt('wrong password 3')).status, 401); // past the free ones: now it waits
+        const held = await attempt('wrong password 4');
+        assertProblem(held, 429, /try again in 60 s/);
+        assert.equal(held.headers.get('retry-after'), '60');
+      } finally {
+        await limited.stop();
+      }
     });
 
     it('refuses an access token, an expired, a tampered or a foreign-key token, and none: 401', async () => {
@@ -195,8 +213,8 @@ describe('users service (users.ts)', () => {
     });
 
     it('logs one line per request with the user, and never a password or a token', async () => {
-      await login('alice', PASSWORD);
-      await call(`${service.url}/refresh`, { method: 'POST', token: await keys.sign({ sub: 'alice', jti: 'r9', aud: REFRESH_AUDIENCE }) });
+      const { refresh_token } = (await login('alice', PASSWORD)).body;
+      await call(`${service.url}/refresh`, { method: 'POST', token: refresh_token });
       const lines = service.logs.filter((line) => /^(GET|POST|PUT|DELETE) /.test(line));
       assert.ok(lines.some((line) => /^POST \/login 200 \d+ms user=alice replica=\S+$/.test(line)), lines.join('\n'));
       assert.ok(lines.some((line) => /^POST \/refresh 200 \d+ms user=alice/.test(line)));
