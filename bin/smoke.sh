@@ -136,11 +136,28 @@ check "PUT /auto-enrollment unfrozen" 200 '.frozen == false'
 request DELETE "/sections/$section_id" "$registrar_token"
 check "DELETE /sections/$section_id" 204
 
-# ---- refresh ----
+# ---- refresh (each refresh token works once), logout, password change ----
 request POST /refresh "$refresh"
 check "POST /refresh with the refresh token" 200 '.access_token | length > 0'
-request GET /me/enrollments "$(jq -r .access_token <<<"$BODY")"
+refreshed=$BODY
+request GET /me/enrollments "$(jq -r .access_token <<<"$refreshed")"
 check "the refreshed access token works" 200
+request POST /refresh "$refresh"
+check "refused: the same refresh token a second time (theft)" 401 '.detail | test("used before")'
+request POST /refresh "$(jq -r .refresh_token <<<"$refreshed")"
+check "refused: the newer refresh token too: the whole login is revoked" 401 '.detail | test("revoked")'
+request POST /login '' "{\"username\":\"$student\",\"password\":\"smoke password\"}"
+second_login=$BODY
+request POST /logout "$(jq -r .refresh_token <<<"$second_login")"
+check "POST /logout" 204
+request POST /refresh "$(jq -r .refresh_token <<<"$second_login")"
+check "refused: a refresh token after logout" 401
+request PUT "/users/$student/password" "$token" '{"current_password":"wrong password","new_password":"another password"}'
+check "refused: a password change with the wrong current password" 403
+request PUT "/users/$student/password" "$token" '{"current_password":"smoke password","new_password":"another password"}'
+check "PUT /users/$student/password" 204
+request POST /login '' "{\"username\":\"$student\",\"password\":\"another password\"}"
+check "POST /login with the new password" 200
 
 # ---- refusals ----
 forge() { bin/node bin/forge-token.ts "$1" "$token"; }
