@@ -270,4 +270,9 @@ router.get('/health', async (ctx) => {
   ctx.body = { status: 'ok' };
 });
 
+// A refresh token past its exp can never be presented again: forget such rows once an hour.
+setInterval(() => {
+  primary.run('DELETE FROM refresh_tokens WHERE expires_at < ?', [Math.floor(Date.now() / 1000)]).catch((error: Error) => console.error(`forgetting expired refresh tokens failed: ${error.message}`));
+}, 60 * 60 * 1000).unref();
+
 serve(router, settings.port, 'users');

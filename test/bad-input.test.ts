@@ -9,7 +9,7 @@ import { Database } from '../lib/db.ts';
 import { call, makeTestKeys, startService, startUsers, tempDir, type RunningService } from './support.ts';
 
 const METHODS = ['PROPFIND', 'PROPPATCH', 'TRACE', 'PURGE', 'LOCK', 'UNLOCK', 'COPY', 'MOVE', 'MKCOL', 'SEARCH', 'REPORT', 'LINK', 'UNLINK', 'PATCH', 'OPTIONS', 'PUT', 'DELETE', 'POST', 'GET', 'HEAD'];
-const USERS_ROUTES = ['/users', '/users/alice', '/login', '/refresh', '/health', '/.well-known/jwks.json', '/no-such-route'];
+const USERS_ROUTES = ['/users', '/users/alice', '/users/alice/password', '/login', '/refresh', '/logout', '/health', '/.well-known/jwks.json', '/no-such-route'];
 const ENROLLMENT_ROUTES = [
   '/classes', '/classes/1', '/sections', '/sections/1', '/sections/1/students', '/sections/1/students/student001',
   '/sections/1/dropped', '/sections/1/waitlist', '/sections/1/instructor', '/auto-enrollment', '/me/enrollments',

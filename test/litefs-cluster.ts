@@ -6,7 +6,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from '../lib/config.ts';
-import { isRunning, randomBasePort, tempDir } from './support.ts';
+import { isRunning, makeTestKeys, randomBasePort, startService, tempDir, type RunningService } from './support.ts';
 
 export type Node = 'primary' | 'secondary1' | 'secondary2';
 const NODES: Node[] = ['primary', 'secondary1', 'secondary2'];
@@ -104,4 +104,16 @@ async function primaryAnswers(basePort: number): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+// The users service on a cluster: writes to its primary, login reads from its two secondaries.
+export async function startUsersOn(cluster: Cluster, iterations: number): Promise<RunningService> {
+  const keys = await makeTestKeys(cluster.dir);
+  return startService('users.ts', {
+    USERS_DB: cluster.dbFile('primary'),
+    USERS_REPLICA_DBS: `${cluster.dbFile('secondary1')},${cluster.dbFile('secondary2')}`,
+    JWKS_PUBLIC: keys.publicFile,
+    JWKS_PRIVATE: keys.privateFile,
+    PBKDF2_ITERATIONS: String(iterations),
+  });
 }

@@ -3,8 +3,8 @@
 // storm logs in at once, and the users service never dies.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, type Cluster } from './litefs-cluster.ts';
-import { call, isRunning, makeTestKeys, quantile, startService, type RunningService } from './support.ts';
+import { startCluster, startUsersOn, type Cluster } from './litefs-cluster.ts';
+import { call, isRunning, quantile, type RunningService } from './support.ts';
 
 const STORM_MS = Number(process.env.STORM_SECONDS ?? 30) * 1000;
 const PASSWORD = 'storm password';
@@ -16,14 +16,7 @@ describe('a LiteFS secondary killed again and again under login load (users.ts o
 
   before(async () => {
     cluster = await startCluster();
-    const keys = await makeTestKeys(cluster.dir);
-    users = await startService('users.ts', {
-      USERS_DB: cluster.dbFile('primary'),
-      USERS_REPLICA_DBS: `${cluster.dbFile('secondary1')},${cluster.dbFile('secondary2')}`,
-      JWKS_PUBLIC: keys.publicFile,
-      JWKS_PRIVATE: keys.privateFile,
-      PBKDF2_ITERATIONS: '10000',
-    });
+    users = await startUsersOn(cluster, 10_000);
   });
   after(async () => {
     await users?.stop();

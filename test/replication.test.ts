@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Database } from '../lib/db.ts';
-import { startCluster, type Cluster } from './litefs-cluster.ts';
-import { call, makeTestKeys, startService, type RunningService } from './support.ts';
+import { startCluster, startUsersOn, type Cluster } from './litefs-cluster.ts';
+import { call, type RunningService } from './support.ts';
 
 const PASSWORD = 'replicated password';
 
@@ -30,14 +30,7 @@ describe('read replication over real LiteFS (users.ts)', function () {
 
   before(async () => {
     cluster = await startCluster();
-    const keys = await makeTestKeys(cluster.dir);
-    users = await startService('users.ts', {
-      USERS_DB: cluster.dbFile('primary'),
-      USERS_REPLICA_DBS: `${cluster.dbFile('secondary1')},${cluster.dbFile('secondary2')}`,
-      JWKS_PUBLIC: keys.publicFile,
-      JWKS_PRIVATE: keys.privateFile,
-      PBKDF2_ITERATIONS: '1000',
-    });
+    users = await startUsersOn(cluster, 1000);
   });
   after(async () => {
     await users?.stop();
