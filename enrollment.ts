@@ -9,6 +9,7 @@ import { Database, isUniqueViolation, type Transaction } from './lib/db.ts';
 import { conflict, forbidden, notFound, serve, type LogState } from './lib/http.ts';
 import { loadPublicKeys, requireRole, ROLES, verifyToken, type Caller, type Role } from './lib/tokens.ts';
 import { boolean, fields, idParam, integer, string, validUsername } from './lib/validate.ts';
+import { enrollmentDocument } from './enrollment.openapi.ts';
 
 const { enrollment: settings, jwt } = config;
 
@@ -435,4 +436,4 @@ router.get('/health', async (ctx) => {
   ctx.body = { status: 'ok' };
 });
 
-serve(router, settings.port, 'enrollment');
+serve(router, settings.port, 'enrollment', enrollmentDocument);

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import { config } from './lib/config.ts';
 import { isUniqueViolation, type Transaction } from './lib/db.ts';
+import { addDocsRoutes } from './lib/docs.ts';
 import { conflict, forbidden, notFound, serve, tooManyRequests, unauthorized, unprocessable, type LogState } from './lib/http.ts';
 import { isConnectedSecondary } from './lib/litefs.ts';
 import { Lockout } from './lib/lockout.ts';
@@ -14,6 +15,7 @@ import { openUsersPrimary } from './lib/users-db.ts';
 import { ReadRotation } from './lib/rotation.ts';
 import { loadPublicKeys, requireRole, ROLES, tokenSigner, verifyToken, watchKeySet, type Role } from './lib/tokens.ts';
 import { fields, oneOrMoreOf, string, validUsername } from './lib/validate.ts';
+import { usersDocument } from './users.openapi.ts';
 
 const { users: settings, jwt } = config;
 
@@ -275,4 +277,5 @@ setInterval(() => {
   primary.run('DELETE FROM refresh_tokens WHERE expires_at < ?', [Math.floor(Date.now() / 1000)]).catch((error: Error) => console.error(`forgetting expired refresh tokens failed: ${error.message}`));
 }, 60 * 60 * 1000).unref();
 
-serve(router, settings.port, 'users');
+addDocsRoutes(router);
+serve(router, settings.port, 'users', usersDocument);

@@ -3,13 +3,16 @@
 # PATH is older), npm packages, Foreman, fuse3, HAProxy, jq and curl (Debian), and LiteFS (built with
 # `go install`). Node and LiteFS go into a cache outside the clone, so every clone reuses them.
 # Run it, or source it to also get Node 24 and the cache's bin directory on PATH; sourced with
-# --node-only, it only puts Node 24 on PATH (bin/node and the bin/ wrappers do that).
+# --node-only, it only puts Node 24 on PATH (bin/node and the bin/ wrappers do that). With --tests it
+# also installs what only the tests use: Chromium (Debian) and Schemathesis (PyPI, into a virtual
+# environment in the cache).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 NODE_MAJOR=24
 NODE_VERSION=24.22.3 # the Node 24 LTS installed when the machine has none
 LITEFS_VERSION=v0.5.14
+SCHEMATHESIS_VERSION=4.32.5
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/enrollment-gateway
 TOOLS_BIN=$CACHE/bin
 export PATH="$PATH:$TOOLS_BIN:/usr/local/go/bin"
@@ -79,9 +82,25 @@ install_litefs() {
     "github.com/superfly/litefs/cmd/litefs@$LITEFS_VERSION"
 }
 
+install_test_tools() {
+  if ! command -v chromium >/dev/null; then
+    say "installing chromium from Debian (the docs page is checked in a real browser)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  local venv=$CACHE/venv
+  if [[ ! -x $venv/bin/schemathesis ]] || [[ $("$venv/bin/schemathesis" --version) != *"$SCHEMATHESIS_VERSION"* ]]; then
+    say "installing Schemathesis $SCHEMATHESIS_VERSION into $venv"
+    python3 -m venv "$venv" || { apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
+    "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+  export SCHEMATHESIS=$venv/bin/schemathesis
+}
+
 use_node
 [[ ${1:-} == --node-only ]] && return 0
 install_debian_packages
 install_npm_packages
 install_litefs
+[[ ${1:-} == --tests ]] && install_test_tools
 say "ready: node $(node --version) ($(command -v node)), $(foreman version 2>/dev/null | sed 's/^/foreman /'), $(haproxy -v 2>/dev/null | head -n 1 | cut -d' ' -f1-3), litefs $(litefs version 2>/dev/null | head -n 1)"

@@ -4,7 +4,7 @@
 # bin/test.sh test/users.test.ts
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source bin/setup.sh
+source bin/setup.sh --tests
 
 npx tsc --noEmit
 if [[ $# -eq 0 ]]; then set -- "test/**/*.test.ts"; fi

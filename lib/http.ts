@@ -6,6 +6,7 @@ import type Router from '@koa/router';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
 import { config } from './config.ts';
+import { routeDifferences } from './openapi.ts';
 
 export class Problem extends Error {
   readonly status: number;
@@ -74,9 +75,13 @@ async function errorBoundary(ctx: Koa.Context, next: Koa.Next): Promise<void> {
     await next();
     if (ctx.body === undefined) {
       // What the router answers with a bare status: no route, or a method it has no use for.
-      if (ctx.status === 404) throw notFound(`no route for ${ctx.method} ${ctx.path}`);
-      if (ctx.status === 405) throw new Problem(405, 'Method Not Allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`);
-      if (ctx.status === 501) throw new Problem(501, 'Not Implemented', `the method ${ctx.method} is not implemented here`);
+      // The router says 501 for a method no route has (PROPFIND, TRACE, ...): to the client that is
+      // a method this path does not allow, or no route at all; not a failure of the server.
+      const allowed = ctx.response.get('Allow');
+      if ((ctx.status === 405 || ctx.status === 501) && allowed) {
+        throw new Problem(405, 'Method Not Allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${allowed}`);
+      }
+      if (ctx.status === 404 || ctx.status === 501) throw notFound(`no route for ${ctx.method} ${ctx.path}`);
     }
   } catch (error) {
     const problem = toProblem(error);
@@ -121,8 +126,15 @@ function answerUnparsable(error: Error & { code?: string }, socket: Duplex): voi
   );
 }
 
-// Builds the app around the service's routes and listens on loopback.
-export function serve(router: Router<LogState>, port: number, name: string): void {
+// Builds the app around the service's routes and listens on loopback. The service's OpenAPI
+// document is served at /openapi.json, and must list exactly the routes the router has: a service
+// whose description has drifted from its code does not start.
+export function serve(router: Router<LogState>, port: number, name: string, description: { paths: Record<string, object> }): void {
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = description;
+  });
+  const drift = routeDifferences(router, description);
+  if (drift.length) throw new Error(`${name}: the routes and the OpenAPI document disagree:\n  ${drift.join('\n  ')}`);
   const app = createApp();
   app.use(router.routes()).use(router.allowedMethods());
   const server = app.listen(port, '127.0.0.1', () => process.stdout.write(`${name} listening on http://127.0.0.1:${port}\n`));

@@ -1,6 +1,6 @@
 // Input that once got a 500: unknown methods on every route of both services, text the schema's
 // CHECKs see differently from the validators, and requests Node's HTTP parser refuses. Each gets a
-// 4xx (or 501) problem document, and changes nothing.
+// 4xx problem document, and changes nothing.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -61,7 +61,7 @@ describe('bad input never gets a 5xx (both services)', function () {
   });
 
   for (const [service, routes] of [['users', USERS_ROUTES], ['enrollment', ENROLLMENT_ROUTES]] as const) {
-    it(`answers every method on every ${service} route below 500 (501 for a method no route has), as problem JSON`, async () => {
+    it(`answers every method on every ${service} route below 500, as problem JSON`, async () => {
       const url = service === 'users' ? users.url : enrollment.url;
       const wrong: string[] = [];
       for (const route of routes) {
@@ -69,13 +69,14 @@ describe('bad input never gets a 5xx (both services)', function () {
           const reply = await send(`${url}${route}`, method, { authorization: `Bearer ${token}` });
           const isError = reply.status >= 400;
           const problem = method === 'HEAD' || !isError || /^application\/problem\+json/.test(reply.type);
-          if ((reply.status >= 500 && reply.status !== 501) || !problem) wrong.push(`${method} ${route}: ${reply.status} ${reply.type} ${reply.body}`);
+          if (reply.status >= 500 || !problem) wrong.push(`${method} ${route}: ${reply.status} ${reply.type} ${reply.body}`);
         }
       }
       assert.deepEqual(wrong, []);
       const unknown = await send(`${url}${routes[0]}`, 'PROPFIND');
-      assert.equal(unknown.status, 501);
-      assert.match(JSON.parse(unknown.body).detail, /PROPFIND/);
+      assert.equal(unknown.status, 405);
+      assert.match(JSON.parse(unknown.body).detail, /PROPFIND is not allowed/);
+      assert.equal((await send(`${url}/no-such-route`, 'PROPFIND')).status, 404);
     });
   }
 

@@ -129,7 +129,7 @@ export async function untilAllUp(formation: Formation, deadline = Date.now() + 3
   const statsUrl = `http://127.0.0.1:${formation.basePort + 501}/;csv`;
   for (;;) {
     const csv = await (await fetch(statsUrl)).text();
-    const servers = csv.split('\n').map((line) => line.split(',')).filter((row) => /^(e\d|u1)$/.test(row[1] ?? ''));
+    const servers = csv.split('\n').map((line) => line.split(',')).filter((row) => /^(enrollment|users)$/.test(row[0]) && row[1] !== 'BACKEND');
     if (servers.length === 4 && servers.every((row) => row[17] === 'UP')) return;
     if (Date.now() > deadline) throw new Error(`not every server is UP:\n${csv}`);
     await sleep(100);
