@@ -103,11 +103,17 @@ function claimsFor(user: User) {
 }
 
 // New tokens for a user, the refresh token recorded (on the primary) as the current one of its
-// family: a login starts a family, each refresh continues it.
+// family: a login starts a family, each refresh continues it. A login checked the password against
+// a hash that may come from a replica a moment behind: the token is recorded only if the primary
+// still holds that hash, so a password changed a moment ago cannot be used; else undefined.
 async function issueTokens(db: Transaction, user: User, family: string) {
   const { access, refresh } = claimsFor(user);
-  await db.run('INSERT INTO refresh_tokens (jti, family, user_id, expires_at) VALUES (?, ?, ?, ?)', [refresh.jti, family, user.id, refresh.exp]);
-  return { access, refresh };
+  const { changes } = await db.run(
+    `INSERT INTO refresh_tokens (jti, family, user_id, expires_at)
+     SELECT ?, ?, id, ? FROM users WHERE id = ? AND password_hash = ?`,
+    [refresh.jti, family, refresh.exp, user.id, user.passwordHash],
+  );
+  return changes ? { access, refresh } : undefined;
 }
 
 async function signed({ access, refresh }: ReturnType<typeof claimsFor>) {
@@ -123,7 +129,7 @@ function rehashIfWeak(user: User, secret: string): void {
   rehashing.add(user.username);
   hashPassword(secret, settings.pbkdf2Iterations)
     .then((hash) => primary.run('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?', [hash, user.id, user.passwordHash]))
-    .then(() => console.log(`rehashed the password of ${user.username} at ${settings.pbkdf2Iterations} iterations`))
+    .then(({ changes }) => changes && console.log(`rehashed the password of ${user.username} at ${settings.pbkdf2Iterations} iterations`))
     .catch((error: Error) => console.error(`rehashing the password of ${user.username} failed: ${error.message}`))
     .finally(() => rehashing.delete(user.username));
 }
@@ -179,10 +185,12 @@ router.post('/login', async (ctx) => {
     lockout.failed(username);
     throw unauthorized('wrong username or password');
   }
+  const claims = await issueTokens(primary, user, randomUUID());
+  if (!claims) throw unauthorized('wrong username or password'); // the password has just been changed
   lockout.succeeded(username);
   ctx.state.user = user.username;
   rehashIfWeak(user, secret);
-  ctx.body = await signed(await issueTokens(primary, user, randomUUID()));
+  ctx.body = await signed(claims);
 });
 
 // A refresh token works once. Its state is read and changed on the primary, in one transaction:
@@ -203,9 +211,9 @@ router.post('/refresh', async (ctx) => {
     const user = await findUser(tx, caller.username);
     if (!user) return { refused: 'the account no longer exists' };
     await tx.run("UPDATE refresh_tokens SET state = 'used' WHERE jti = ?", [caller.jti]);
-    return { claims: await issueTokens(tx, user, token.family) };
+    return { claims: await issueTokens(tx, user, token.family) }; // read from the primary: current
   });
-  if (!outcome.claims) throw unauthorized(outcome.refused!);
+  if (!outcome.claims) throw unauthorized(outcome.refused ?? 'the account no longer exists');
   ctx.body = await signed(outcome.claims);
 });
 
