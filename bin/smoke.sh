@@ -83,7 +83,8 @@ check "GET /.well-known/jwks.json publishes the key that signed the token" 200 "
 request GET /classes "$token"
 check "GET /classes (Student)" 200 '.classes | length > 0'
 catalogue=$BODY
-open_section=$(jq '[.classes[].sections[] | select(.seats_left > 0 and .waitlist_length == 0)][0].id' <<<"$catalogue")
+# A section taught by one of the seeded instructors, whose password the smoke test knows.
+open_section=$(jq '[.classes[].sections[] | select(.seats_left > 0 and .waitlist_length == 0 and (.instructor | startswith("prof.")))][0].id' <<<"$catalogue")
 full_section=$(jq '[.classes[].sections[] | select(.seats_left == 0 and .waitlist_length < 15)][0].id' <<<"$catalogue")
 teacher=$(jq -r "[.classes[].sections[] | select(.id == $open_section)][0].instructor" <<<"$catalogue")
 request GET "/sections/$open_section" "$token"
