@@ -1,6 +1,6 @@
 // Measures what a burst of logins does to the users service: while 10 logins hash at the
 // configured PBKDF2 iterations, /health is asked every 10 ms and its latency recorded.
-// Usage: node bin/bench-login.ts   (prints figures; asserts nothing)
+// Usage: bin/node bin/bench-login.ts   (prints figures; asserts nothing)
 import { config } from '../lib/config.ts';
 import { hashPassword } from '../lib/password.ts';
 import { call, quantile, startUsers } from '../test/support.ts';

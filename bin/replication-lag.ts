@@ -1,6 +1,6 @@
 // Replication lag of the real LiteFS cluster: for each of N writes (default 200), the time from
 // COMMIT returning on the primary to the row being readable on each secondary.
-// Usage: node bin/replication-lag.ts [WRITES]   (starts and removes its own cluster)
+// Usage: bin/node bin/replication-lag.ts [WRITES]   (starts and removes its own cluster)
 import process from 'node:process';
 import { Database } from '../lib/db.ts';
 import { startCluster } from '../test/litefs-cluster.ts';
