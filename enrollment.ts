@@ -18,7 +18,7 @@ const WAITLISTS_PER_STUDENT = 3;
 
 const db = await Database.open(settings.db);
 await db.execFile(path.join(ROOT, 'sql/enrollment.sql')); // also sets WAL and foreign keys
-const tokens = { keys: await loadPublicKeys(jwt.publicKeys), issuer: jwt.issuer, audience: jwt.audience };
+const tokens = { keys: (await loadPublicKeys(jwt.publicKeys)).getKey, issuer: jwt.issuer, audience: jwt.audience };
 
 // Identity comes only from the verified token: a username in a path or body never decides it.
 async function authenticate(ctx: { get(field: string): string; state: LogState }, ...roles: Role[]): Promise<Caller> {

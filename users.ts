@@ -13,7 +13,7 @@ import { Lockout } from './lib/lockout.ts';
 import { hashIterations, hashPassword, verifyPassword } from './lib/password.ts';
 import { openUsersPrimary } from './lib/users-db.ts';
 import { ReadRotation } from './lib/rotation.ts';
-import { loadPublicKeys, requireRole, ROLES, tokenSigner, verifyToken, watchKeySet, type Role } from './lib/tokens.ts';
+import { loadPublicKeys, requireRole, ROLES, tokenSigner, verifyToken, type Role } from './lib/tokens.ts';
 import { fields, oneOrMoreOf, string, validUsername } from './lib/validate.ts';
 import { usersDocument } from './users.openapi.ts';
 
@@ -46,10 +46,9 @@ const replicas = new ReadRotation(
   },
 );
 const publicKeys = await loadPublicKeys(jwt.publicKeys);
-const publishedKeys = await watchKeySet(jwt.publicKeys, (set) => set);
 const sign = await tokenSigner(jwt.privateKeys);
-const accessTokens = { keys: publicKeys, issuer: jwt.issuer, audience: jwt.audience };
-const refreshTokens = { keys: publicKeys, issuer: jwt.issuer, audience: jwt.refreshAudience };
+const accessTokens = { keys: publicKeys.getKey, issuer: jwt.issuer, audience: jwt.audience };
+const refreshTokens = { keys: publicKeys.getKey, issuer: jwt.issuer, audience: jwt.refreshAudience };
 // Unknown users are checked against this, so they cost as much time as a wrong password.
 const dummyHash = await hashPassword(randomUUID(), settings.pbkdf2Iterations);
 
@@ -272,7 +271,7 @@ router.get('/users/:username', async (ctx) => {
 // The public key set, for anyone who verifies our tokens (the gateway reads its PEM copies).
 router.get('/.well-known/jwks.json', async (ctx) => {
   ctx.set('Cache-Control', 'max-age=60');
-  ctx.body = await publishedKeys();
+  ctx.body = await publicKeys.published();
 });
 
 router.get('/health', async (ctx) => {

@@ -38,19 +38,27 @@ export async function watchKeySet<T>(file: string, use: (set: JSONWebKeySet) => 
   };
 }
 
-export async function loadPublicKeys(file: string): Promise<JWTVerifyGetKey> {
+export interface PublicKeys {
+  getKey: JWTVerifyGetKey; // for jwtVerify
+  published(): Promise<JSONWebKeySet>; // the set as the file holds it, for /.well-known/jwks.json
+}
+
+export async function loadPublicKeys(file: string): Promise<PublicKeys> {
   const keys = await watchKeySet(file, (set) => {
     if (set.keys.some((key) => 'd' in key)) throw new Error(`${file} holds a private key; give the public key set`);
-    return createLocalJWKSet(set);
+    return { set, getKey: createLocalJWKSet(set) };
   });
-  return async (header, token) => {
-    try {
-      return await (await keys())(header, token);
-    } catch (error) {
-      // bin/mkjwks publishes a new key before anyone signs with it: look at the file again.
-      if (error instanceof errors.JWKSNoMatchingKey) return (await keys(true))(header, token);
-      throw error;
-    }
+  return {
+    async getKey(header, token) {
+      try {
+        return await (await keys()).getKey(header, token);
+      } catch (error) {
+        // bin/mkjwks publishes a new key before anyone signs with it: look at the file again.
+        if (error instanceof errors.JWKSNoMatchingKey) return (await keys(true)).getKey(header, token);
+        throw error;
+      }
+    },
+    published: async () => (await keys()).set,
   };
 }
 

@@ -91,12 +91,8 @@ export async function startFormation(settings: Record<string, string> = {}): Pro
       throw new Error(`no process of ${name} runs ${command}`);
     },
     async served() {
-      const csv = await (await fetch(`http://127.0.0.1:${basePort + 501}/;csv`)).text();
-      const counts: Record<string, number> = {};
-      for (const row of csv.split('\n').map((line) => line.split(','))) {
-        if (row[0] === 'enrollment' && /^e\d$/.test(row[1])) counts[row[1]] = Number(row[7]);
-      }
-      return counts;
+      const rows = (await serverStats(basePort)).filter((row) => row[0] === 'enrollment');
+      return Object.fromEntries(rows.map((row) => [row[1], Number(row[7])]));
     },
     async stop() {
       if (isRunning(foreman)) {
@@ -124,14 +120,18 @@ export async function startFormation(settings: Record<string, string> = {}): Pro
   return formation;
 }
 
+// The gateway's stats page (CSV) as rows of its servers: proxy, server, ..., stot (7), ..., status (17).
+async function serverStats(basePort: number): Promise<string[][]> {
+  const csv = await (await fetch(`http://127.0.0.1:${basePort + 501}/;csv`)).text();
+  return csv.split('\n').map((line) => line.split(',')).filter((row) => row.length > 17 && !['FRONTEND', 'BACKEND'].includes(row[1]) && !row[0].startsWith('#'));
+}
+
 // Until the gateway's health checks see every server UP (two passed checks each).
 export async function untilAllUp(formation: Formation, deadline = Date.now() + 30_000): Promise<void> {
-  const statsUrl = `http://127.0.0.1:${formation.basePort + 501}/;csv`;
   for (;;) {
-    const csv = await (await fetch(statsUrl)).text();
-    const servers = csv.split('\n').map((line) => line.split(',')).filter((row) => /^(enrollment|users)$/.test(row[0]) && row[1] !== 'BACKEND');
+    const servers = (await serverStats(formation.basePort)).filter((row) => /^(enrollment|users)$/.test(row[0]));
     if (servers.length === 4 && servers.every((row) => row[17] === 'UP')) return;
-    if (Date.now() > deadline) throw new Error(`not every server is UP:\n${csv}`);
+    if (Date.now() > deadline) throw new Error(`not every server is UP: ${JSON.stringify(servers)}`);
     await sleep(100);
   }
 }
