@@ -21,7 +21,7 @@ export const usersDocument = document(
         requestBody: body({ username, password, roles }),
         responses: {
           201: json({ $ref: '#/components/schemas/Account' }, 'Registered', { Location: { schema: { type: 'string' } } }),
-          ...errors(400, 401, 403, 409, 413, 415, 422),
+          ...errors(400, 401, 403, 409, 413, 415, 422, 503),
         },
       },
     },
@@ -29,7 +29,7 @@ export const usersDocument = document(
       post: {
         summary: 'Log in: signed access and refresh tokens',
         requestBody: body({ username: { type: 'string', minLength: 1, maxLength: 64 }, password }),
-        responses: { 200: json({ $ref: '#/components/schemas/Tokens' }), ...errors(400, 401, 413, 415, 422, 429) },
+        responses: { 200: json({ $ref: '#/components/schemas/Tokens' }), ...errors(400, 401, 413, 415, 422, 429, 503) },
       },
     },
     '/refresh': {
@@ -37,7 +37,7 @@ export const usersDocument = document(
         summary: 'New tokens for a refresh token, which is used up',
         description: `${refreshBearer} A refresh token works once; one presented again revokes every token of its login.`,
         security: [{ bearer: [] }],
-        responses: { 200: json({ $ref: '#/components/schemas/Tokens' }), ...errors(400, 401, 413, 415, 422) },
+        responses: { 200: json({ $ref: '#/components/schemas/Tokens' }), ...errors(400, 401, 413, 415, 422, 503) },
       },
     },
     '/logout': {
@@ -45,7 +45,7 @@ export const usersDocument = document(
         summary: 'End the login a refresh token belongs to',
         description: `${refreshBearer} No refresh token of that login works afterwards; access tokens live out their short lifetime.`,
         security: [{ bearer: [] }],
-        responses: { 204: noContent, ...errors(400, 401, 413, 415, 422) },
+        responses: { 204: noContent, ...errors(400, 401, 413, 415, 422, 503) },
       },
     },
     '/users/{username}': {
@@ -62,7 +62,7 @@ export const usersDocument = document(
         description: 'The user themselves, who must also give `current_password`, or a Registrar (for another user, `new_password` only).',
         parameters: [usernameParam],
         requestBody: body({ current_password: password, new_password: password }, ['new_password']),
-        responses: { 204: noContent, ...errors(400, 401, 403, 404, 413, 415, 422, 429) },
+        responses: { 204: noContent, ...errors(400, 401, 403, 404, 413, 415, 422, 429, 503) },
       }),
     },
     '/.well-known/jwks.json': {
@@ -72,7 +72,10 @@ export const usersDocument = document(
       },
     },
     '/health': {
-      get: { summary: 'Whether the database answers', responses: { 200: json({ $ref: '#/components/schemas/Health' }) } },
+      get: {
+        summary: 'What this instance can do: log people in (a replica answers), write (the primary answers)',
+        responses: { 200: json({ $ref: '#/components/schemas/Health' }), ...errors(503) },
+      },
     },
     '/docs': {
       get: { summary: 'The interactive docs of both services (Swagger UI), through the gateway', responses: { 200: { description: 'An HTML page', content: { 'text/html': { schema: { type: 'string' } } } } } },
@@ -110,6 +113,11 @@ export const usersDocument = document(
         },
       },
     },
-    Health: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } },
+    Health: {
+      type: 'object',
+      required: ['status'],
+      description: "An instance's own answer says what it can do; the gateway's /health (the same path) answers only for itself.",
+      properties: { status: { const: 'ok' }, logins: { const: true }, writes: { type: 'boolean', description: 'false while the primary is away' } },
+    },
   },
 );

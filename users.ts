@@ -1,19 +1,21 @@
 // The users service: registers users and checks passwords. A successful login answers with JWTs
 // that it signs itself (RS256, kid): it is the only holder of the private key. Writes go to the
-// LiteFS primary; login reads rotate over the two secondaries (see lib/rotation.ts), falling back
-// to the primary.
+// LiteFS primary (lib/primary.ts); login reads rotate over the two secondaries (lib/rotation.ts),
+// falling back to the primary. A login writes nothing, so logins go on while the primary is away;
+// registration, refresh, logout and password changes then answer 503 with Retry-After.
 import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import { config } from './lib/config.ts';
 import { isUniqueViolation, type Transaction } from './lib/db.ts';
 import { addDocsRoutes } from './lib/docs.ts';
-import { conflict, forbidden, notFound, serve, tooManyRequests, unauthorized, unprocessable, type LogState } from './lib/http.ts';
+import { conflict, forbidden, notFound, Problem, serve, tooManyRequests, unauthorized, unprocessable, type LogState } from './lib/http.ts';
 import { isConnectedSecondary } from './lib/litefs.ts';
-import { Lockout } from './lib/lockout.ts';
+import { afterFailure, Lockout, waitSeconds, type FailureRecord } from './lib/lockout.ts';
 import { hashIterations, hashPassword, verifyPassword } from './lib/password.ts';
+import { Primary, PrimaryAway } from './lib/primary.ts';
 import { openUsersPrimary } from './lib/users-db.ts';
 import { ReadRotation } from './lib/rotation.ts';
-import { loadPublicKeys, requireRole, ROLES, tokenSigner, verifyToken, type Role } from './lib/tokens.ts';
+import { loadPublicKeys, requireRole, ROLES, tokenSigner, verifyToken, type Caller, type Role } from './lib/tokens.ts';
 import { fields, oneOrMoreOf, string, validUsername } from './lib/validate.ts';
 import { usersDocument } from './users.openapi.ts';
 
@@ -26,6 +28,7 @@ interface UserRow {
   id: number;
   username: string;
   password_hash: string;
+  password_version: number;
   roles: string;
 }
 
@@ -33,15 +36,19 @@ interface User {
   id: number;
   username: string;
   passwordHash: string;
+  passwordVersion: number;
   roles: Role[];
 }
 
-const primary = await openUsersPrimary();
+const primary = new Primary({ file: settings.primaryDb, open: openUsersPrimary });
+await primary.connect();
 const replicas = new ReadRotation(
   settings.replicaDbs.map((file, index) => ({ name: `secondary${index + 1}`, file })),
   { name: 'primary', db: primary },
   {
-    ready: settings.litefs ? isConnectedSecondary : undefined,
+    // A secondary that has lost its primary may be behind it; while this service cannot reach the
+    // primary either, the secondaries are all there is (and nothing can be written meanwhile).
+    ready: settings.litefs ? async (replica) => (await isConnectedSecondary(replica)) || !primary.available : undefined,
     onFailure: (name, error) => console.error(`replica ${name} skipped: ${(error as Error).message}`),
   },
 );
@@ -53,22 +60,43 @@ const refreshTokens = { keys: publicKeys.getKey, issuer: jwt.issuer, audience: j
 const dummyHash = await hashPassword(randomUUID(), settings.pbkdf2Iterations);
 
 const FIND_USER = `
-  SELECT users.id, users.username, users.password_hash, group_concat(user_roles.role) AS roles
+  SELECT users.id, users.username, users.password_hash, users.password_version, group_concat(user_roles.role) AS roles
   FROM users JOIN user_roles ON user_roles.user_id = users.id
   WHERE users.username = ?
   GROUP BY users.id`;
 
 async function findUser(db: Transaction, username: string): Promise<User | undefined> {
   const row = await db.get<UserRow>(FIND_USER, [username]);
-  return row && { id: row.id, username: row.username, passwordHash: row.password_hash, roles: row.roles.split(',').sort() as Role[] };
+  return row && { id: row.id, username: row.username, passwordHash: row.password_hash, passwordVersion: row.password_version, roles: row.roles.split(',').sort() as Role[] };
 }
 
 // Replication is asynchronous: a user registered a moment ago may not be on the secondary yet,
-// so a miss there is asked again of the primary before it counts as "no such user".
+// so a miss there is asked again of the primary before it counts as "no such user" (while the
+// primary is away nobody can register, so the secondary's answer stands).
 async function readUser(username: string): Promise<{ user?: User; served: string }> {
   const { value: user, served } = await replicas.read((db) => findUser(db, username));
   if (user || served === 'primary') return { user, served };
-  return { user: await findUser(primary, username), served: `${served}-miss,primary` };
+  const fromPrimary = await whilePrimaryAway(() => findUser(primary, username), undefined);
+  return { user: fromPrimary, served: `${served}-miss,primary${primary.available ? '' : '-away'}` };
+}
+
+// A read of the primary that may do without it: `otherwise` while it is away.
+async function whilePrimaryAway<T>(read: () => Promise<T>, otherwise: T): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof PrimaryAway) return otherwise;
+    throw error;
+  }
+}
+
+// The hash a login was checked against came from a replica, which may be a moment behind: if the
+// primary holds another one, the password has just been changed and the old one must not work.
+// While the primary is away nothing can change it, so the replica's hash stands; the window is a
+// change acknowledged by a primary that died before a secondary had it (README, "Failures").
+async function stillCurrent(user: User): Promise<boolean> {
+  const row = await whilePrimaryAway(() => primary.get<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = ?', [user.id]), undefined);
+  return !row ? !primary.available : row.password_hash === user.passwordHash;
 }
 
 function password(value: unknown, name = 'password'): string {
@@ -78,8 +106,9 @@ function password(value: unknown, name = 'password'): string {
 }
 
 // Claims shaped like the course's mkclaims.py. The refresh token has its own audience and no
-// roles, so no endpoint that wants an access token can be passed one.
-function claimsFor(user: User) {
+// roles, so no endpoint that wants an access token can be passed one; it carries its login's
+// family (fam) and the password_version it was issued under (pwv), checked when it is used.
+function claimsFor(user: User, family: string) {
   const now = Math.floor(Date.now() / 1000);
   const access = {
     aud: jwt.audience,
@@ -95,24 +124,22 @@ function claimsFor(user: User) {
     iss: jwt.issuer,
     sub: user.username,
     jti: randomUUID(),
+    fam: family,
+    pwv: user.passwordVersion,
     iat: now,
     exp: now + settings.refreshTokenSeconds,
   };
   return { access, refresh };
 }
 
-// New tokens for a user, the refresh token recorded (on the primary) as the current one of its
-// family: a login starts a family, each refresh continues it. A login checked the password against
-// a hash that may come from a replica a moment behind: the token is recorded only if the primary
-// still holds that hash, so a password changed a moment ago cannot be used; else undefined.
-async function issueTokens(db: Transaction, user: User, family: string) {
-  const { access, refresh } = claimsFor(user);
-  const { changes } = await db.run(
-    `INSERT INTO refresh_tokens (jti, family, user_id, expires_at)
-     SELECT ?, ?, id, ? FROM users WHERE id = ? AND password_hash = ?`,
-    [refresh.jti, family, refresh.exp, user.id, user.passwordHash],
-  );
-  return changes ? { access, refresh } : undefined;
+// What /refresh and /logout need of a refresh token. One issued before tokens carried their family
+// has none: it is refused (its holder logs in again).
+function refreshClaims(caller: Caller): { jti: string; family: string; passwordVersion: number; exp: number } {
+  const { jti, fam, pwv, exp } = caller.claims;
+  if (typeof jti !== 'string' || typeof fam !== 'string' || typeof pwv !== 'number' || typeof exp !== 'number') {
+    throw unauthorized('this refresh token is from an older version of the service: log in again');
+  }
+  return { jti, family: fam, passwordVersion: pwv, exp };
 }
 
 async function signed({ access, refresh }: ReturnType<typeof claimsFor>) {
@@ -133,11 +160,38 @@ function rehashIfWeak(user: User, secret: string): void {
     .finally(() => rehashing.delete(user.username));
 }
 
+// Failed logins per account: the record on the primary, which every instance shares, and this
+// instance's own count in memory, which holds while the primary is away.
 const lockout = new Lockout(settings.lockout);
+const FIND_FAILURES = 'SELECT failures, locked_until AS lockedUntil, last_failure AS lastFailure FROM login_failures WHERE username = ?';
 
-function refuseIfLockedOut(username: string): void {
-  const wait = lockout.waitSeconds(username);
+// Returns whether the account has a record of failures, which a success then clears.
+async function refuseIfLockedOut(username: string): Promise<boolean> {
+  const record = await whilePrimaryAway(() => primary.get<FailureRecord>(FIND_FAILURES, [username]), undefined);
+  const wait = Math.max(lockout.waitSeconds(username), waitSeconds(record, settings.lockout));
   if (wait) throw tooManyRequests(`too many failed logins for "${username}": try again in ${wait} s`, wait);
+  return record !== undefined;
+}
+
+async function loginFailed(username: string): Promise<void> {
+  lockout.failed(username);
+  await whilePrimaryAway(
+    () =>
+      primary.transaction(async (tx) => {
+        const record = afterFailure(await tx.get<FailureRecord>(FIND_FAILURES, [username]), settings.lockout);
+        await tx.run(
+          `INSERT INTO login_failures (username, failures, locked_until, last_failure) VALUES (?, ?, ?, ?)
+           ON CONFLICT (username) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until, last_failure = excluded.last_failure`,
+          [username, record.failures, record.lockedUntil, record.lastFailure],
+        );
+      }),
+    undefined,
+  );
+}
+
+async function loginSucceeded(username: string, hadFailures: boolean): Promise<void> {
+  lockout.succeeded(username);
+  if (hadFailures) await whilePrimaryAway(() => primary.run('DELETE FROM login_failures WHERE username = ?', [username]), undefined);
 }
 
 const router = new Router<LogState>();
@@ -172,45 +226,50 @@ router.post('/users', async (ctx) => {
   ctx.body = { username, roles: [...roles].sort() };
 });
 
+// A login reads a replica and writes nothing (its failures apart), so it works while the primary
+// is away; the tokens it signs are recorded only when the refresh token is first used.
 router.post('/login', async (ctx) => {
   const body = fields(ctx.request.body, ['username', 'password']);
   const username = string(body.username, 'username', { max: 64 }).toLowerCase();
   const secret = password(body.password);
-  refuseIfLockedOut(username);
+  const hadFailures = await refuseIfLockedOut(username);
   const { user, served } = await readUser(username);
   ctx.state.log = { replica: served };
   const matches = await verifyPassword(secret, user?.passwordHash ?? dummyHash);
-  if (!user || !matches) {
-    lockout.failed(username);
+  if (!user || !matches || !(await stillCurrent(user))) {
+    await loginFailed(username);
     throw unauthorized('wrong username or password');
   }
-  const claims = await issueTokens(primary, user, randomUUID());
-  if (!claims) throw unauthorized('wrong username or password'); // the password has just been changed
-  lockout.succeeded(username);
+  await loginSucceeded(username, hadFailures);
   ctx.state.user = user.username;
   rehashIfWeak(user, secret);
-  ctx.body = await signed(claims);
+  ctx.body = await signed(claimsFor(user, randomUUID()));
 });
 
-// A refresh token works once. Its state is read and changed on the primary, in one transaction:
-// a replica may not know yet that it was used.
+// A family revoked now outlives every refresh token of it: none was issued more than
+// REFRESH_TOKEN_SECONDS before the next one, and the next is issued only while it is not revoked.
+const REVOKE_FAMILY = 'INSERT OR IGNORE INTO revoked_families (family, expires_at) VALUES (?, ?)';
+const revokedUntil = () => Math.floor(Date.now() / 1000) + settings.refreshTokenSeconds;
+
+// A refresh token works once: it is recorded as used on the primary, in the transaction that
+// checks it (a replica may not know yet that it was used).
 router.post('/refresh', async (ctx) => {
   fields(ctx.request.body ?? {}, []);
   const caller = await verifyToken(ctx.get('Authorization'), refreshTokens);
   ctx.state.user = caller.username;
+  const token = refreshClaims(caller);
   const outcome = await primary.transaction(async (tx) => {
-    const token = await tx.get<{ family: string; state: string }>('SELECT family, state FROM refresh_tokens WHERE jti = ?', [caller.jti ?? '']);
-    if (!token) return { refused: 'this refresh token is not known' };
-    if (token.state === 'revoked') return { refused: 'this refresh token has been revoked: log in again' };
-    if (token.state === 'used') {
+    if (await tx.get('SELECT 1 FROM revoked_families WHERE family = ?', [token.family])) return { refused: 'this refresh token has been revoked: log in again' };
+    const { changes } = await tx.run('INSERT OR IGNORE INTO used_refresh_tokens (jti, family, expires_at) VALUES (?, ?, ?)', [token.jti, token.family, token.exp]);
+    if (!changes) {
       // Used twice: one of the two holders stole it. Neither may go on (the revocation commits).
-      await tx.run("UPDATE refresh_tokens SET state = 'revoked' WHERE family = ?", [token.family]);
+      await tx.run(REVOKE_FAMILY, [token.family, revokedUntil()]);
       return { refused: 'this refresh token was used before, so every token of this login is revoked: log in again' };
     }
-    const user = await findUser(tx, caller.username);
+    const user = await findUser(tx, caller.username); // read from the primary: current
     if (!user) return { refused: 'the account no longer exists' };
-    await tx.run("UPDATE refresh_tokens SET state = 'used' WHERE jti = ?", [caller.jti]);
-    return { claims: await issueTokens(tx, user, token.family) }; // read from the primary: current
+    if (user.passwordVersion !== token.passwordVersion) return { refused: 'the password has been changed since this login: log in again' };
+    return { claims: claimsFor(user, token.family) };
   });
   if (!outcome.claims) throw unauthorized(outcome.refused ?? 'the account no longer exists');
   ctx.body = await signed(outcome.claims);
@@ -222,12 +281,12 @@ router.post('/logout', async (ctx) => {
   fields(ctx.request.body ?? {}, []);
   const caller = await verifyToken(ctx.get('Authorization'), refreshTokens);
   ctx.state.user = caller.username;
-  await primary.run("UPDATE refresh_tokens SET state = 'revoked' WHERE family = (SELECT family FROM refresh_tokens WHERE jti = ?)", [caller.jti ?? '']);
+  await primary.run(REVOKE_FAMILY, [refreshClaims(caller).family, revokedUntil()]);
   ctx.status = 204;
 });
 
 // The user (who must also give the current password: a stolen access token is not enough) or a
-// Registrar sets a new password. Every refresh token of that user is revoked.
+// Registrar sets a new password. A new password_version refuses every refresh token of that user.
 router.put('/users/:username/password', async (ctx) => {
   const caller = await verifyToken(ctx.get('Authorization'), accessTokens);
   ctx.state.user = caller.username;
@@ -240,18 +299,15 @@ router.put('/users/:username/password', async (ctx) => {
   const user = await findUser(primary, username);
   if (!user) throw notFound(`no user "${username}"`);
   if (self) {
-    refuseIfLockedOut(username);
+    await refuseIfLockedOut(username);
     if (!(await verifyPassword(password(body.current_password, 'current_password'), user.passwordHash))) {
-      lockout.failed(username);
+      await loginFailed(username);
       throw forbidden('current_password is not the password of this account');
     }
   }
   const passwordHash = await hashPassword(newSecret, settings.pbkdf2Iterations);
-  const revoked = await primary.transaction(async (tx) => {
-    await tx.run('UPDATE users SET password_hash = ? WHERE id = ?', [passwordHash, user.id]);
-    return (await tx.run("UPDATE refresh_tokens SET state = 'revoked' WHERE user_id = ? AND state <> 'revoked'", [user.id])).changes;
-  });
-  ctx.state.log = { account: username, revoked: String(revoked) };
+  await primary.run('UPDATE users SET password_hash = ?, password_version = password_version + 1 WHERE id = ?', [passwordHash, user.id]);
+  ctx.state.log = { account: username };
   ctx.status = 204;
 });
 
@@ -274,14 +330,27 @@ router.get('/.well-known/jwks.json', async (ctx) => {
   ctx.body = await publicKeys.published();
 });
 
+// What this instance can do: logins need a replica (or the primary) that answers, writes need the
+// primary. The gateway sends requests only to an instance that can log in.
 router.get('/health', async (ctx) => {
-  await primary.get('SELECT 1 FROM users LIMIT 1');
-  ctx.body = { status: 'ok' };
+  const logins = await replicas.read((db) => db.get('SELECT 1 FROM users LIMIT 1')).then(
+    () => true,
+    () => false,
+  );
+  if (!logins) throw new Problem(503, 'Service Unavailable', 'neither a replica nor the primary of the users database answers', { 'Retry-After': '1' });
+  ctx.body = { status: 'ok', logins, writes: primary.available };
 });
 
-// A refresh token past its exp can never be presented again: forget such rows once an hour.
+// Rows that can no longer matter (tokens past their exp, failures long forgotten): deleted hourly.
 setInterval(() => {
-  primary.run('DELETE FROM refresh_tokens WHERE expires_at < ?', [Math.floor(Date.now() / 1000)]).catch((error: Error) => console.error(`forgetting expired refresh tokens failed: ${error.message}`));
+  const now = Date.now();
+  primary
+    .transaction(async (tx) => {
+      await tx.run('DELETE FROM used_refresh_tokens WHERE expires_at < ?', [Math.floor(now / 1000)]);
+      await tx.run('DELETE FROM revoked_families WHERE expires_at < ?', [Math.floor(now / 1000)]);
+      await tx.run('DELETE FROM login_failures WHERE last_failure < ? AND locked_until < ?', [now - settings.lockout.forgetAfterSeconds * 1000, now]);
+    })
+    .catch((error: Error) => console.error(`forgetting expired rows failed: ${error.message}`));
 }, 60 * 60 * 1000).unref();
 
 addDocsRoutes(router);

@@ -1,11 +1,14 @@
 // Creates the users database through the LiteFS primary (never a secondary) and adds the
 // development accounts of lib/roster.ts. Accounts that exist are left as they are.
+import path from 'node:path';
 import { config } from '../lib/config.ts';
+import { waitForMount } from '../lib/litefs.ts';
 import { openUsersPrimary } from '../lib/users-db.ts';
 import { hashPassword } from '../lib/password.ts';
 import { DEV_PASSWORD, INSTRUCTORS, REGISTRARS, STUDENTS } from '../lib/roster.ts';
 
-const { primaryDb, pbkdf2Iterations } = config.users;
+const { primaryDb, pbkdf2Iterations, litefs } = config.users;
+if (litefs) await waitForMount(path.dirname(primaryDb));
 const db = await openUsersPrimary();
 
 // One hash (one salt) serves every development account: hashing 130 passwords at 600,000

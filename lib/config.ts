@@ -30,14 +30,26 @@ function file(name: string, fallback: string): string {
   return path.resolve(ROOT, text(name, fallback));
 }
 
-// Foreman gives Procfile line i the port BASE_PORT + 100 * i (+ instance - 1); the Procfile's
-// order is users, enrollment, so these defaults match a formation started on 5000.
+// Foreman gives Procfile line i the port BASE_PORT + 100 * i (+ instance - 1). The Procfile's order
+// is users (2), enrollment (3), primary, secondary1, secondary2 (LiteFS's HTTP ports), gateway (and
+// its stats page on the next port).
+export function formationPorts(base: number) {
+  return {
+    users: [base, base + 1],
+    enrollment: [base + 100, base + 101, base + 102],
+    litefs: { primary: base + 200, secondary1: base + 300, secondary2: base + 400 },
+    gateway: base + 500,
+    stats: base + 501,
+  };
+}
+
 const basePort = integer('BASE_PORT', 5000);
+const ports = formationPorts(basePort);
 const publicKeys = file('JWKS_PUBLIC', 'var/keys/jwks-public.json');
 
 export const config = Object.freeze({
   users: {
-    port: integer('PORT', basePort),
+    port: integer('PORT', ports.users[0]),
     // Writes go to the LiteFS primary; login reads rotate over the secondaries.
     primaryDb: file('USERS_DB', 'var/litefs/primary/mnt/users.db'),
     replicaDbs: text('USERS_REPLICA_DBS', 'var/litefs/secondary1/mnt/users.db,var/litefs/secondary2/mnt/users.db')
@@ -57,7 +69,7 @@ export const config = Object.freeze({
     },
   },
   enrollment: {
-    port: integer('PORT', basePort + 100),
+    port: integer('PORT', ports.enrollment[0]),
     db: file('ENROLLMENT_DB', 'var/enrollment.db'),
   },
   jwt: {
@@ -73,12 +85,12 @@ export const config = Object.freeze({
   },
   // HAProxy's settings, which bin/gateway.sh hands to etc/haproxy.cfg (see bin/gateway-env.ts).
   gateway: {
-    port: integer('PORT', basePort + 500),
-    statsPort: integer('PORT', basePort + 500) + 1,
+    port: integer('PORT', ports.gateway),
+    statsPort: integer('PORT', ports.gateway) + 1,
     // Failed logins (401) per client address per minute before the gateway answers 429.
     loginFailuresPerMinute: integer('GATEWAY_LOGIN_FAILURES_PER_MINUTE', 10),
-    users: `127.0.0.1:${basePort}`,
-    enrollment: [0, 1, 2].map((instance) => `127.0.0.1:${basePort + 100 + instance}`),
+    users: ports.users.map((port) => `127.0.0.1:${port}`),
+    enrollment: ports.enrollment.map((port) => `127.0.0.1:${port}`),
     // Its sockets: the master CLI (bin/mkjwks --rotate reloads through it) and the stats socket.
     dir: file('GATEWAY_DIR', 'var/gateway'),
   },

@@ -10,6 +10,7 @@ export interface RunResult {
 
 export interface OpenOptions {
   readonly?: boolean;
+  create?: boolean; // a missing file is created (default), unless readonly
   busyTimeoutMs?: number;
 }
 
@@ -29,7 +30,7 @@ export class Database {
   }
 
   static open(file: string, options: OpenOptions = {}): Promise<Database> {
-    const mode = options.readonly ? sqlite3.OPEN_READONLY : sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE;
+    const mode = options.readonly ? sqlite3.OPEN_READONLY : sqlite3.OPEN_READWRITE | (options.create === false ? 0 : sqlite3.OPEN_CREATE);
     return new Promise((resolve, reject) => {
       const connection = new sqlite3.Database(file, mode, (error) => {
         if (error) return reject(error);
@@ -139,6 +140,21 @@ export interface Transaction {
   run(sql: string, params?: Params): Promise<RunResult>;
 }
 
+// A database that can be read and written, whichever object holds the connection.
+export interface Connection extends Transaction {
+  readonly file: string;
+}
+
 export function isUniqueViolation(error: unknown): boolean {
   return error instanceof Error && /SQLITE_CONSTRAINT.*UNIQUE|UNIQUE constraint failed/.test(error.message);
+}
+
+export class TimeoutError extends Error {}
+
+export function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-async function isFuseMount(dir: string): Promise<boolean> {
+export async function isFuseMount(dir: string): Promise<boolean> {
   const mounts = await readFile('/proc/self/mounts', 'utf8');
   return mounts.split('\n').some((line) => {
     const [, mountPoint, type] = line.split(' ');

@@ -14,6 +14,7 @@ const ERRORS: Record<number, string> = {
   415: 'The body is not application/json.',
   422: 'Well-formed JSON that breaks a rule: a missing or unknown field, a wrong type or a bad value, named in `detail`.',
   429: 'Too many failed logins for the account or from the address; `Retry-After` says how long to wait.',
+  503: "The service cannot do this now (a write: the users database's primary is restarting); nothing was changed. `Retry-After` says when to try again.",
 };
 
 export const problemSchema: Schema = {
@@ -38,7 +39,7 @@ export const noContent = { description: 'Done; no body.' };
 export function errors(...statuses: number[]) {
   const problem = (status: number) => ({
     description: ERRORS[status],
-    ...(status === 429 && { headers: { 'Retry-After': { description: 'seconds to wait', schema: { type: 'integer', minimum: 1 } } } }),
+    ...((status === 429 || status === 503) && { headers: { 'Retry-After': { description: 'seconds to wait', schema: { type: 'integer', minimum: 1 } } } }),
     content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
   });
   return Object.fromEntries(statuses.map((status) => [String(status), problem(status)]));

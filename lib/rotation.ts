@@ -4,7 +4,7 @@
 // A read that outlives its timeout may still hold a thread of libuv's pool (a file call on a FUSE
 // mount whose daemon died can hang): the replica gets no other work until that read returns, so a
 // dead replica holds one thread at most and the pool stays free for hashes and the primary.
-import { Database } from './db.ts';
+import { Database, TimeoutError, withTimeout, type Connection } from './db.ts';
 
 export interface Replica {
   name: string;
@@ -27,14 +27,14 @@ export interface RotationOptions {
 
 export class ReadRotation {
   readonly #replicas: ReplicaState[];
-  readonly #fallback: { name: string; db: Database };
+  readonly #fallback: { name: string; db: Connection };
   readonly #ready: (replica: Replica) => Promise<boolean>;
   readonly #benchMs: number;
   readonly #timeoutMs: number;
   readonly #onFailure: (replica: string, error: unknown) => void;
   #next = 0;
 
-  constructor(replicas: Replica[], fallback: { name: string; db: Database }, options: RotationOptions = {}) {
+  constructor(replicas: Replica[], fallback: { name: string; db: Connection }, options: RotationOptions = {}) {
     this.#replicas = replicas.map((replica) => ({ ...replica, benchedUntil: 0 }));
     this.#fallback = fallback;
     this.#ready = options.ready ?? (async () => true);
@@ -44,7 +44,7 @@ export class ReadRotation {
   }
 
   // Each read starts at the next replica in turn and tries every one at most once.
-  async read<T>(query: (db: Database) => Promise<T>): Promise<{ value: T; served: string }> {
+  async read<T>(query: (db: Connection) => Promise<T>): Promise<{ value: T; served: string }> {
     const start = this.#next;
     this.#next = (start + 1) % this.#replicas.length;
     for (let offset = 0; offset < this.#replicas.length; offset++) {
@@ -88,14 +88,4 @@ export class ReadRotation {
 
 function closeQuietly(connection: Promise<Database> | undefined): Promise<void> {
   return connection ? connection.then((db) => db.close()).catch(() => {}) : Promise.resolve();
-}
-
-class TimeoutError extends Error {}
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

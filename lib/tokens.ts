@@ -12,7 +12,7 @@ export type Role = (typeof ROLES)[number];
 export interface Caller {
   username: string;
   roles: Role[];
-  jti?: string;
+  claims: JWTPayload; // every verified claim, for what only one endpoint needs (a refresh token's)
 }
 
 export interface TokenRules {
@@ -98,7 +98,7 @@ export async function verifyToken(authorization: string | undefined, rules: Toke
     if (!Array.isArray(roles) || !roles.every((role) => ROLES.includes(role as Role))) {
       throw unauthorized('the token\'s roles claim is not a list of known roles');
     }
-    return { username: payload.sub, roles: roles as Role[], jti: typeof payload.jti === 'string' ? payload.jti : undefined };
+    return { username: payload.sub, roles: roles as Role[], claims: payload };
   } catch (error) {
     if (error instanceof errors.JOSEError) throw unauthorized(`invalid token: ${describe(error)}`);
     throw error;

@@ -3,19 +3,37 @@
 import path from 'node:path';
 import { config, ROOT } from './config.ts';
 import { Database } from './db.ts';
-import { waitForMount } from './litefs.ts';
+import { isFuseMount } from './litefs.ts';
 
-export async function openUsersPrimary(): Promise<Database> {
+// Throws while the primary's mount is not there: opening the file then would create a database
+// in the bare directory underneath, hidden once the mount appears. `create: false` (reopening a
+// database that exists) never creates one: while a restarted litefs is clearing its stale mount,
+// the mount can vanish between the check and the open, and a created file would be a new, empty
+// database in the bare directory that every later write went to.
+export async function openUsersPrimary({ create = true } = {}): Promise<Database> {
   const { primaryDb, litefs } = config.users;
-  if (litefs) await waitForMount(path.dirname(primaryDb));
-  const db = await Database.open(primaryDb);
-  // sql/users.sql sets the rollback journal. Switching a live LiteFS cluster out of WAL breaks its
-  // secondaries ("checksum does not match"), so a database made in WAL mode is migrated, not switched.
-  const { journal_mode: mode } = (await db.get<{ journal_mode: string }>('PRAGMA journal_mode'))!;
-  if (mode === 'wal') {
-    await db.close();
-    throw new Error(`${primaryDb} is in WAL mode (made by an older version): stop the formation and run bin/migrate-users-journal.sh`);
+  if (litefs && !(await isFuseMount(path.dirname(primaryDb)))) throw new Error(`${path.dirname(primaryDb)} is not a LiteFS mount (yet)`);
+  // A write waits for the lock at most a second: a longer wait is reported as the primary away.
+  const db = await Database.open(primaryDb, { busyTimeoutMs: 1000, create });
+  try {
+    // sql/users.sql sets the rollback journal. Switching a live LiteFS cluster out of WAL breaks its
+    // secondaries ("checksum does not match"), so a database made in WAL mode is migrated, not switched.
+    const { journal_mode: mode } = (await db.get<{ journal_mode: string }>('PRAGMA journal_mode'))!;
+    if (mode === 'wal') throw new Error(`${primaryDb} is in WAL mode (made by an older version): stop the formation and run bin/migrate-users-journal.sh`);
+    await db.execFile(path.join(ROOT, 'sql/users.sql'));
+    await addPasswordVersion(db);
+    return db;
+  } catch (error) {
+    await db.close().catch(() => {});
+    throw error;
   }
-  await db.execFile(path.join(ROOT, 'sql/users.sql'));
-  return db;
+}
+
+// Databases made before refresh tokens carried the password's version lack the column.
+async function addPasswordVersion(db: Database): Promise<void> {
+  await db.transaction(async (tx) => {
+    const columns = await tx.all<{ name: string }>('PRAGMA table_info(users)');
+    if (columns.some((column) => column.name === 'password_version')) return;
+    await tx.run('ALTER TABLE users ADD COLUMN password_version INTEGER NOT NULL DEFAULT 1');
+  });
 }

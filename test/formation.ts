@@ -9,13 +9,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from '../lib/config.ts';
 import { call, isRunning, randomBasePort, tempDir, testKeysFrom, type TestKeys } from './support.ts';
 
-export const FORMATION = 'users=1,enrollment=3,primary=1,secondary1=1,secondary2=1,gateway=1';
+export const FORMATION = 'users=2,enrollment=3,primary=1,secondary1=1,secondary2=1,gateway=1';
 
 export interface Formation {
   basePort: number;
   gateway: string; // the gateway's URL
   instances: string[]; // the three enrollment instances' URLs, straight (bypassing the gateway)
-  users: string;
+  users: string[]; // the two users instances' URLs, straight
   env: NodeJS.ProcessEnv;
   keys: TestKeys; // the formation's own signing key, read from the file bin/mkjwks wrote
   log: string[]; // Foreman's output, line by line
@@ -70,7 +70,7 @@ export async function startFormation(settings: Record<string, string> = {}): Pro
     basePort,
     gateway,
     instances: [0, 1, 2].map((instance) => `http://127.0.0.1:${basePort + 100 + instance}`),
-    users: `http://127.0.0.1:${basePort}`,
+    users: [0, 1].map((instance) => `http://127.0.0.1:${basePort + instance}`),
     env,
     keys,
     log,
@@ -106,7 +106,7 @@ export async function startFormation(settings: Record<string, string> = {}): Pro
 
   try {
     const deadline = Date.now() + 60_000;
-    for (const url of [`${gateway}/health`, `${formation.users}/health`, ...formation.instances.map((instance) => `${instance}/health`)]) {
+    for (const url of [`${gateway}/health`, ...formation.users.map((user) => `${user}/health`), ...formation.instances.map((instance) => `${instance}/health`)]) {
       while ((await call(url).catch(() => ({ status: 0 }))).status !== 200) {
         if (!isRunning(foreman) || Date.now() > deadline) throw new Error(`${url} never answered:\n${log.join('\n')}`);
         await sleep(200);
@@ -130,7 +130,7 @@ async function serverStats(basePort: number): Promise<string[][]> {
 export async function untilAllUp(formation: Formation, deadline = Date.now() + 30_000): Promise<void> {
   for (;;) {
     const servers = (await serverStats(formation.basePort)).filter((row) => /^(enrollment|users)$/.test(row[0]));
-    if (servers.length === 4 && servers.every((row) => row[17] === 'UP')) return;
+    if (servers.length === 5 && servers.every((row) => row[17] === 'UP')) return;
     if (Date.now() > deadline) throw new Error(`not every server is UP: ${JSON.stringify(servers)}`);
     await sleep(100);
   }

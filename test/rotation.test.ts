@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { copyFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Database } from '../lib/db.ts';
+import { Database, type Connection } from '../lib/db.ts';
 import { ReadRotation } from '../lib/rotation.ts';
 import { tempDir } from './support.ts';
 
@@ -12,7 +12,7 @@ async function namedDatabase(file: string, name: string): Promise<Database> {
   return db;
 }
 
-const whoami = async (db: Database) => (await db.get<{ name: string }>('SELECT name FROM whoami'))!.name;
+const whoami = async (db: Connection) => (await db.get<{ name: string }>('SELECT name FROM whoami'))!.name;
 
 describe('read rotation (lib/rotation.ts)', () => {
   let dir: string;
@@ -70,7 +70,7 @@ describe('read rotation (lib/rotation.ts)', () => {
   it('benches a replica whose query errors and retries the read on the next one', async () => {
     const reads = rotation(['one', 'two']);
     let calls = 0;
-    const flaky = async (db: Database) => {
+    const flaky = async (db: Connection) => {
       calls++;
       if (db.file.endsWith('one.db')) throw new Error('disk I/O error');
       return whoami(db);
@@ -83,7 +83,7 @@ describe('read rotation (lib/rotation.ts)', () => {
 
   it('sends concurrent reads to the healthy replica, never to the fallback, while one fails', async () => {
     const reads = rotation(['one', 'two']);
-    const failOnOne = async (db: Database) => {
+    const failOnOne = async (db: Connection) => {
       if (db.file.endsWith('one.db')) throw new Error('disk I/O error');
       return whoami(db);
     };
@@ -100,7 +100,7 @@ describe('read rotation (lib/rotation.ts)', () => {
     let release = () => {};
     const hung = new Promise<string>((resolve) => (release = () => resolve('one, late')));
     let sentToOne = 0;
-    const query = async (db: Database) => {
+    const query = async (db: Connection) => {
       const name = await whoami(db);
       if (name !== 'one') return name;
       sentToOne++;

@@ -103,7 +103,7 @@ describe('users service (users.ts)', () => {
   describe('POST /refresh', () => {
     const refresh = (token?: string) => call(`${service.url}/refresh`, { method: 'POST', token });
 
-    it('turns the refresh token of a login into new tokens, once; a token it never issued is refused', async () => {
+    it('turns the refresh token of a login into new tokens, once; a token without its login\'s family is refused', async () => {
       const { refresh_token } = (await login('alice', PASSWORD)).body;
       const reply = await refresh(refresh_token);
       assert.equal(reply.status, 200);
@@ -112,7 +112,7 @@ describe('users service (users.ts)', () => {
       assert.deepEqual(claims.roles, ['Student']);
       assertProblem(await refresh(refresh_token), 401, /used before/);
       assertProblem(await refresh(reply.body.refresh_token), 401, /revoked/);
-      assertProblem(await refresh(await keys.sign({ sub: 'alice', jti: 'r1', aud: REFRESH_AUDIENCE })), 401, /not known/);
+      assertProblem(await refresh(await keys.sign({ sub: 'alice', jti: 'r1', aud: REFRESH_AUDIENCE })), 401, /log in again/);
     });
 
     it('holds an account back after repeated failed logins: 429 with Retry-After, without checking the password', async () => {
@@ -209,7 +209,7 @@ describe('users service (users.ts)', () => {
 
   describe('health and logs', () => {
     it('GET /health answers 200', async () => {
-      assert.deepEqual((await call(`${service.url}/health`)).body, { status: 'ok' });
+      assert.deepEqual((await call(`${service.url}/health`)).body, { status: 'ok', logins: true, writes: true });
     });
 
     it('logs one line per request with the user, and never a password or a token', async () => {
