@@ -30,7 +30,7 @@ const staffList = (summary: string, key: string, item: object) =>
 
 export const enrollmentDocument = document(
   'Enrollment service',
-  'Classes, sections, enrollment and waitlists for students, instructors and the registrar. The caller is the bearer token: its sub and roles. Every error is problem JSON.',
+  'Classes, sections, enrollment and waitlists for students, instructors and the registrar. The caller is the bearer token: its sub and roles. Every error is problem JSON. A write sent with an `Idempotency-Key` header (1 to 255 visible ASCII characters, kept a day) is carried out once: sent again with the same key, it gets the first answer (header `Idempotent-Replayed: true`), so a client (and the gateway) may resend a write whose answer was lost.',
   {
     '/classes': {
       get: withRoles(ANYONE, { summary: 'Every class with the sections it offers', responses: { 200: json(list('classes', ref('Class'))), ...errors(401, 403) } }),

@@ -7,6 +7,7 @@ import Router from '@koa/router';
 import { config, ROOT } from './lib/config.ts';
 import { Database, isUniqueViolation, type Transaction } from './lib/db.ts';
 import { conflict, forbidden, notFound, serve, type LogState } from './lib/http.ts';
+import { idempotency } from './lib/idempotency.ts';
 import { loadPublicKeys, requireRole, ROLES, verifyToken, type Caller, type Role } from './lib/tokens.ts';
 import { boolean, fields, idParam, integer, string, validUsername } from './lib/validate.ts';
 import { enrollmentDocument } from './enrollment.openapi.ts';
@@ -346,7 +347,7 @@ router.post('/classes', async (ctx) => {
   // SQLite's length() stops at a NUL, so the schema's CHECK would see a control character differently.
   const title = string(body.title, 'title', { max: 200, trim: true, pattern: /^\P{Cc}+$/u, hint: 'must not hold control characters' });
   try {
-    const { lastID } = await db.run('INSERT INTO classes (department, course_code, title) VALUES (?, ?, ?)', [department, courseCode, title]);
+    const { lastID } = await db.transaction((tx) => tx.run('INSERT INTO classes (department, course_code, title) VALUES (?, ?, ?)', [department, courseCode, title]));
     ctx.status = 201;
     ctx.set('Location', `/classes/${lastID}`);
     ctx.body = { id: lastID, department, course_code: courseCode, title, sections: [] };
@@ -436,4 +437,4 @@ router.get('/health', async (ctx) => {
   ctx.body = { status: 'ok' };
 });
 
-serve(router, settings.port, 'enrollment', enrollmentDocument);
+serve(router, settings.port, 'enrollment', enrollmentDocument, [idempotency(db)]);

@@ -11,7 +11,7 @@ const refreshBearer = 'Send the refresh token as the bearer: `Authorization: Bea
 
 export const usersDocument = document(
   'Users service',
-  'Registers users and checks passwords (PBKDF2-SHA256, Django format); a login answers RS256 JWTs it signs itself. Every error is problem JSON.',
+  'Registers users and checks passwords (PBKDF2-SHA256, Django format); a login answers RS256 JWTs it signs itself. Every error is problem JSON. A registration or password change sent with an `Idempotency-Key` header is carried out once: sent again with the same key, it gets the first answer (`Idempotent-Replayed: true`); never a refresh.',
   {
     '/users': {
       post: {

@@ -11,6 +11,7 @@ import { addDocsRoutes } from './lib/docs.ts';
 import { conflict, forbidden, notFound, Problem, serve, tooManyRequests, unauthorized, unprocessable, type LogState } from './lib/http.ts';
 import { isConnectedSecondary } from './lib/litefs.ts';
 import { afterFailure, Lockout, waitSeconds, type FailureRecord } from './lib/lockout.ts';
+import { idempotency } from './lib/idempotency.ts';
 import { hashIterations, hashPassword, verifyPassword } from './lib/password.ts';
 import { Primary, PrimaryAway } from './lib/primary.ts';
 import { openUsersPrimary } from './lib/users-db.ts';
@@ -306,7 +307,7 @@ router.put('/users/:username/password', async (ctx) => {
     }
   }
   const passwordHash = await hashPassword(newSecret, settings.pbkdf2Iterations);
-  await primary.run('UPDATE users SET password_hash = ?, password_version = password_version + 1 WHERE id = ?', [passwordHash, user.id]);
+  await primary.transaction((tx) => tx.run('UPDATE users SET password_hash = ?, password_version = password_version + 1 WHERE id = ?', [passwordHash, user.id]));
   ctx.state.log = { account: username };
   ctx.status = 204;
 });
@@ -354,4 +355,5 @@ setInterval(() => {
 }, 60 * 60 * 1000).unref();
 
 addDocsRoutes(router);
-serve(router, settings.port, 'users', usersDocument);
+// A refresh token is never replayed: its second use would revoke its login.
+serve(router, settings.port, 'users', usersDocument, [idempotency(primary, /^\/refresh\/?$/i)]);

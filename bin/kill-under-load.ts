@@ -3,6 +3,7 @@
 // the slowest answer and the longest outage; then checks that every process came back and that
 // every account registered during the run logs in. Usage: bin/kill-under-load.sh --help
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -37,6 +38,7 @@ interface Tally {
   failures: number; // answers the clients should never see (and connection errors)
   refused: number; // 503 with Retry-After: the write was not done, and the client was told when to retry
   refusedWithoutRetryAfter: number;
+  replayed: number; // answers given again for an Idempotency-Key (the first one's instance died)
   slowestMs: number;
   longestOutageMs: number;
   examples: string[]; // the first few failures, as the client saw them
@@ -68,12 +70,15 @@ export interface Options {
   log?: (line: string) => void;
 }
 
-async function send(url: string, method: string, body?: unknown, token?: string): Promise<{ status: number; retryAfter: string | null; text: string }> {
+// Writes carry an Idempotency-Key, as a careful client's do: the gateway may then send one again
+// to another instance when the one handling it dies (lib/idempotency.ts).
+async function send(url: string, method: string, body?: unknown, token?: string): Promise<{ status: number; retryAfter: string | null; replayed: boolean; text: string }> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (token) headers.authorization = `Bearer ${token}`;
+  if (method !== 'GET') headers['idempotency-key'] = randomUUID();
   const reply = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
-  return { status: reply.status, retryAfter: reply.headers.get('retry-after'), text: await reply.text() };
+  return { status: reply.status, retryAfter: reply.headers.get('retry-after'), replayed: reply.headers.has('idempotent-replayed'), text: await reply.text() };
 }
 
 export async function killUnderLoad(options: Options): Promise<Report> {
@@ -83,15 +88,16 @@ export async function killUnderLoad(options: Options): Promise<Report> {
   const started = performance.now();
   const since = () => Math.round(performance.now() - started);
   const tallies: Record<string, Tally> = {};
-  const tally = (kind: string) => (tallies[kind] ??= { requests: 0, failures: 0, refused: 0, refusedWithoutRetryAfter: 0, slowestMs: 0, longestOutageMs: 0, examples: [] });
+  const tally = (kind: string) => (tallies[kind] ??= { requests: 0, failures: 0, refused: 0, refusedWithoutRetryAfter: 0, replayed: 0, slowestMs: 0, longestOutageMs: 0, examples: [] });
 
   // One request of a kind: `ok` lists the statuses that are a success for it; a 503 is a refusal.
   async function measure(kind: string, ok: number[], request: () => ReturnType<typeof send>) {
     const t = tally(kind);
     const sent = performance.now();
-    const reply = await request().catch((error: Error) => ({ status: 0, retryAfter: null, text: String(error.cause ?? error.message) }));
+    const reply = await request().catch((error: Error) => ({ status: 0, retryAfter: null, replayed: false, text: String(error.cause ?? error.message) }));
     const now = performance.now();
     t.requests++;
+    if (reply.replayed) t.replayed++;
     t.slowestMs = Math.max(t.slowestMs, Math.round(now - sent));
     if (ok.includes(reply.status)) {
       if (t.outageSince !== undefined) t.longestOutageMs = Math.max(t.longestOutageMs, Math.round(now - t.outageSince));
@@ -215,9 +221,10 @@ async function until(timeoutMs: number, check: () => boolean | Promise<boolean>)
 
 export function printReport(report: Report, out: (line: string) => void = console.log): void {
   out(`\n${report.seconds} s of load through the gateway, ${report.kills.length} kills`);
-  out('kind                   requests  failed  503+Retry-After  slowest ms  longest outage ms');
+  out('kind                   requests  failed  503+Retry-After  replayed  slowest ms  longest outage ms');
   for (const [kind, t] of Object.entries(report.kinds)) {
-    out(`${kind.padEnd(22)} ${String(t.requests).padStart(8)}  ${String(t.failures).padStart(6)}  ${String(t.refused).padStart(15)}  ${String(t.slowestMs).padStart(10)}  ${String(t.longestOutageMs).padStart(17)}`);
+    const columns = [[t.requests, 8], [t.failures, 6], [t.refused, 15], [t.replayed, 8], [t.slowestMs, 10], [t.longestOutageMs, 17]] as const;
+    out(`${kind.padEnd(22)} ${columns.map(([value, width]) => String(value).padStart(width)).join('  ')}`);
     for (const example of t.examples) out(`    ${example}`);
   }
   for (const kill of report.kills) {

@@ -1,4 +1,5 @@
 // A small promise wrapper over one sqlite3 connection, and the read rotation over replicas.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { readFile } from 'node:fs/promises';
 import sqlite3 from 'sqlite3';
 
@@ -67,11 +68,13 @@ export class Database {
     return this.#serialized(async () => {
       await this.#beginImmediate();
       try {
-        const result = await work({
+        const tx: Transaction = {
           get: (sql, params = []) => this.#call('get', sql, params),
           all: (sql, params = []) => this.#call('all', sql, params),
           run: (sql, params = []) => this.#run(sql, params),
-        });
+        };
+        const result = await work(tx);
+        await beforeCommit.getStore()?.(tx);
         await this.#exec('COMMIT');
         return result;
       } catch (error) {
@@ -133,6 +136,10 @@ export class Database {
     return new Promise((resolve, reject) => this.#connection.exec(sql, (error) => (error ? reject(error) : resolve())));
   }
 }
+
+// Work that a request wants done in the same transaction as its own writes, whatever code runs
+// them (lib/idempotency.ts records its key this way): set with beforeCommit.run(hook, ...).
+export const beforeCommit = new AsyncLocalStorage<(tx: Transaction) => Promise<void>>();
 
 export interface Transaction {
   get<T>(sql: string, params?: Params): Promise<T | undefined>;

@@ -129,13 +129,15 @@ function answerUnparsable(error: Error & { code?: string }, socket: Duplex): voi
 // Builds the app around the service's routes and listens on loopback. The service's OpenAPI
 // document is served at /openapi.json, and must list exactly the routes the router has: a service
 // whose description has drifted from its code does not start.
-export function serve(router: Router<LogState>, port: number, name: string, description: { paths: Record<string, object> }): void {
+// `middleware` runs after the body is parsed, before the routes.
+export function serve(router: Router<LogState>, port: number, name: string, description: { paths: Record<string, object> }, middleware: Koa.Middleware[] = []): void {
   router.get('/openapi.json', (ctx) => {
     ctx.body = description;
   });
   const drift = routeDifferences(router, description);
   if (drift.length) throw new Error(`${name}: the routes and the OpenAPI document disagree:\n  ${drift.join('\n  ')}`);
   const app = createApp();
+  for (const layer of middleware) app.use(layer);
   app.use(router.routes()).use(router.allowedMethods());
   const server = app.listen(port, '127.0.0.1', () => process.stdout.write(`${name} listening on http://127.0.0.1:${port}\n`));
   server.on('clientError', answerUnparsable);
