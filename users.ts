@@ -355,5 +355,6 @@ setInterval(() => {
 }, 60 * 60 * 1000).unref();
 
 addDocsRoutes(router);
-// A refresh token is never replayed: its second use would revoke its login.
-serve(router, settings.port, 'users', usersDocument, [idempotency(primary, /^\/refresh\/?$/i)]);
+// A login needs no key (it writes nothing, and must not need the primary); a refresh is never
+// replayed (its token's second use revokes its login).
+serve(router, settings.port, 'users', usersDocument, [idempotency(primary, /^\/(login|refresh)\/?$/i)]);

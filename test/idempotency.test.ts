@@ -73,6 +73,14 @@ describe('Idempotency-Key on writes', () => {
     assert.equal((await call(`${users.service.url}/users`, { body })).status, 409);
   });
 
+  it('ignores a key on a login, which writes nothing', async () => {
+    const login = () => call(`${users.service.url}/login`, { body: { username: 'idem-user', password: 'idem password' }, headers: withKey('login-once') });
+    const [first, again] = [await login(), await login()];
+    assert.equal(again.status, 200);
+    assert.equal(again.headers.get('idempotent-replayed'), null);
+    assert.notEqual(again.body.access_token, first.body.access_token);
+  });
+
   it('never replays a refresh: its token used twice revokes its login, key or not', async () => {
     const { refresh_token } = (await call(`${users.service.url}/login`, { body: { username: 'idem-user', password: 'idem password' } })).body;
     const refresh = () => call(`${users.service.url}/refresh`, { method: 'POST', token: refresh_token, headers: withKey('refresh-once') });
