@@ -31,7 +31,7 @@ function phaseRow(phase: PhaseFigures, top: number, maxLatency: number): { svg: 
     svg.push(`<text x="10" y="${y + 12}">${label}</text><rect x="60" y="${y}" width="${length.toFixed(1)}" height="14" fill="${COLORS[bar]}"/>`);
     svg.push(`<text x="${(66 + length).toFixed(1)}" y="${y + 12}">${value.toFixed(1)} ms</text>`);
   });
-  const spread = Object.entries(phase.spread ?? {});
+  const spread = Object.entries(phase.spread ?? {}).sort(([a], [b]) => a.localeCompare(b));
   const total = spread.reduce((sum, [, count]) => sum + count, 0);
   let x = SPREAD.x;
   spread.forEach(([name, count], slice) => {

@@ -7,7 +7,7 @@
 // Usage: bin/loadtest.sh --help
 import { pbkdf2 } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { mkdir, open, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, constants } from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
@@ -93,13 +93,16 @@ async function login(username: string): Promise<string> {
 // Foreman's log from here on: the instances' and the users service's own lines.
 async function logFrom(): Promise<() => Promise<string[]>> {
   if (!existsSync(options.log!)) return async () => [];
-  const file = await open(options.log!, 'r');
-  const start = (await file.stat()).size;
+  const start = (await stat(options.log!)).size;
   return async () => {
-    const { size } = await file.stat();
-    const buffer = Buffer.alloc(size - start);
-    await file.read(buffer, 0, buffer.length, start);
-    return buffer.toString().split('\n');
+    const file = await open(options.log!, 'r');
+    try {
+      const buffer = Buffer.alloc(Math.max(0, (await file.stat()).size - start)); // 0 if npm start began a new log
+      await file.read(buffer, 0, buffer.length, start);
+      return buffer.toString().split('\n');
+    } finally {
+      await file.close();
+    }
   };
 }
 
@@ -199,7 +202,9 @@ const report: { phases: Phase[]; targets: { what: string; figure: string; met: b
   failures: [],
 };
 const target = (what: string, figure: string, met: boolean) => report.targets.push({ what, figure, met });
-const failed = (phase: string, error: unknown) => report.failures.push({ phase, error: error instanceof Error ? error.message : String(error) });
+// fetch's own message is only "fetch failed": the why (e.g. ECONNREFUSED) is its cause.
+const failed = (phase: string, error: unknown) =>
+  report.failures.push({ phase, error: error instanceof Error ? error.message + (error.cause instanceof Error ? ` (${error.cause.message})` : '') : String(error) });
 const evenShareDeviation = (spread: Record<string, number>) => {
   const total = Object.values(spread).reduce((a, b) => a + b, 0);
   const even = total / Object.keys(spread).length;
