@@ -1,13 +1,14 @@
 // The OpenAPI 3.1 description of enrollment.ts, served at GET /openapi.json (and by the gateway at
 // /openapi/enrollment.json). The validators in enrollment.ts stay the rules; this says the same,
 // and the tests hold the two together (the routes at start-up, the rest with Schemathesis).
-import { body, document, errors, json, noContent, withRoles } from './lib/openapi.ts';
+import { WAITLIST_LIMIT, WAITLISTS_PER_STUDENT } from './lib/limits.ts';
+import { body, document, errors, json, noContent, usernameSchema, withRoles } from './lib/openapi.ts';
 
 const ANYONE = ['Student', 'Instructor', 'Registrar'];
 const STAFF = ['Instructor', 'Registrar'];
 const id = (name: string, what: string) => ({ name, in: 'path', required: true, description: what, schema: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } });
 const sectionId = id('id', 'a section');
-const username = { type: 'string', minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' };
+const username = usernameSchema;
 const text = { type: 'string' };
 const count = { type: 'integer', minimum: 0 };
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -109,7 +110,7 @@ export const enrollmentDocument = document(
       get: withRoles(['Student'], { summary: 'My enrollments', responses: { 200: json(list('enrollments', { type: 'object', properties: { ...placeFields, enrolled_at: text } })), ...errors(401, 403) } }),
       post: withRoles(['Student'], {
         summary: 'Enroll in a section, or join its waitlist when it is full',
-        description: 'A seat if one is free and nobody waits (201); else the waitlist (202), if it holds fewer than 15 and I am on fewer than 3.',
+        description: `A seat if one is free and nobody waits (201); else the waitlist (202), if it holds fewer than ${WAITLIST_LIMIT} and I am on fewer than ${WAITLISTS_PER_STUDENT}.`,
         requestBody: body({ section_id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } }),
         responses: {
           201: json({ type: 'object', required: ['section_id', 'status'], properties: { section_id: count, status: { const: 'enrolled' } } }, 'Enrolled'),

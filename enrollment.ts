@@ -6,28 +6,20 @@ import path from 'node:path';
 import Router from '@koa/router';
 import { config, ROOT } from './lib/config.ts';
 import { Database, isUniqueViolation, type Transaction } from './lib/db.ts';
-import { conflict, forbidden, notFound, serve, type LogState } from './lib/http.ts';
+import { serve, type LogState } from './lib/http.ts';
+import { conflict, forbidden, notFound } from './lib/problem.ts';
 import { idempotency } from './lib/idempotency.ts';
-import { loadPublicKeys, requireRole, ROLES, verifyToken, type Caller, type Role } from './lib/tokens.ts';
+import { WAITLIST_LIMIT, WAITLISTS_PER_STUDENT } from './lib/limits.ts';
+import { authenticate, loadPublicKeys, ROLES, type Caller } from './lib/tokens.ts';
 import { boolean, fields, idParam, integer, string, validUsername } from './lib/validate.ts';
 import { enrollmentDocument } from './enrollment.openapi.ts';
 
 const { enrollment: settings, jwt } = config;
 
-const WAITLIST_LIMIT = 15; // per section; the schema's CHECK on position says the same
-const WAITLISTS_PER_STUDENT = 3;
 
 const db = await Database.open(settings.db);
 await db.execFile(path.join(ROOT, 'sql/enrollment.sql')); // also sets WAL and foreign keys
 const tokens = { keys: (await loadPublicKeys(jwt.publicKeys)).getKey, issuer: jwt.issuer, audience: jwt.audience };
-
-// Identity comes only from the verified token: a username in a path or body never decides it.
-async function authenticate(ctx: { get(field: string): string; state: LogState }, ...roles: Role[]): Promise<Caller> {
-  const caller = await verifyToken(ctx.get('Authorization'), tokens);
-  ctx.state.user = caller.username;
-  requireRole(caller, ...roles);
-  return caller;
-}
 
 interface Section {
   id: number;
@@ -60,7 +52,7 @@ function inCharge(caller: Caller, section: Section): Section {
 
 // The section named in the path, for its own Instructor or the Registrar.
 async function sectionInCharge(ctx: { get(field: string): string; state: LogState; params: Record<string, string> }): Promise<Section> {
-  const caller = await authenticate(ctx, 'Instructor', 'Registrar');
+  const caller = await authenticate(ctx, tokens, 'Instructor', 'Registrar');
   return inCharge(caller, await sectionOr404(db, idParam(ctx.params.id, 'section id')));
 }
 
@@ -167,12 +159,12 @@ const router = new Router<LogState>();
 // ---- the catalogue (any role) ----
 
 router.get('/classes', async (ctx) => {
-  await authenticate(ctx, ...ROLES);
+  await authenticate(ctx, tokens, ...ROLES);
   ctx.body = { classes: await classesWithSections(null) };
 });
 
 router.get('/classes/:id', async (ctx) => {
-  await authenticate(ctx, ...ROLES);
+  await authenticate(ctx, tokens, ...ROLES);
   const id = idParam(ctx.params.id, 'class id');
   const [found] = await classesWithSections(id);
   if (!found) throw notFound(`there is no class ${id}`);
@@ -180,7 +172,7 @@ router.get('/classes/:id', async (ctx) => {
 });
 
 router.get('/sections/:id', async (ctx) => {
-  await authenticate(ctx, ...ROLES);
+  await authenticate(ctx, tokens, ...ROLES);
   const id = idParam(ctx.params.id, 'section id');
   const row = await db.get<SectionRow>(`${SECTIONS} AND sections.id = ?`, [id]);
   if (!row) throw notFound(`there is no section ${id} on offer`);
@@ -188,7 +180,7 @@ router.get('/sections/:id', async (ctx) => {
 });
 
 router.get('/auto-enrollment', async (ctx) => {
-  await authenticate(ctx, ...ROLES);
+  await authenticate(ctx, tokens, ...ROLES);
   const { frozen } = (await db.get<{ frozen: number }>('SELECT auto_enrollment_frozen AS frozen FROM settings'))!;
   ctx.body = { frozen: frozen === 1 };
 });
@@ -196,7 +188,7 @@ router.get('/auto-enrollment', async (ctx) => {
 // ---- students: the caller's own enrollments and waitlists ----
 
 router.post('/me/enrollments', async (ctx) => {
-  const { username: student } = await authenticate(ctx, 'Student');
+  const { username: student } = await authenticate(ctx, tokens, 'Student');
   const body = fields(ctx.request.body, ['section_id']);
   const sectionId = integer(body.section_id, 'section_id');
   ctx.state.log = { section: String(sectionId) };
@@ -237,7 +229,7 @@ router.post('/me/enrollments', async (ctx) => {
 });
 
 router.get('/me/enrollments', async (ctx) => {
-  const { username: student } = await authenticate(ctx, 'Student');
+  const { username: student } = await authenticate(ctx, tokens, 'Student');
   const enrollments = await db.all(
     `SELECT sections.id AS section_id, classes.id AS class_id, classes.department, classes.course_code, classes.title,
             sections.section_number, sections.instructor, enrollments.enrolled_at
@@ -252,7 +244,7 @@ router.get('/me/enrollments', async (ctx) => {
 });
 
 router.delete('/me/enrollments/:sectionId', async (ctx) => {
-  const { username: student } = await authenticate(ctx, 'Student');
+  const { username: student } = await authenticate(ctx, tokens, 'Student');
   const sectionId = idParam(ctx.params.sectionId, 'section id');
   const promoted = await db.transaction(async (tx) => drop(tx, await sectionOr404(tx, sectionId), student, student, 'self'));
   ctx.state.log = { section: String(sectionId), promoted: promoted ?? '-' };
@@ -260,7 +252,7 @@ router.delete('/me/enrollments/:sectionId', async (ctx) => {
 });
 
 router.get('/me/waitlist', async (ctx) => {
-  const { username: student } = await authenticate(ctx, 'Student');
+  const { username: student } = await authenticate(ctx, tokens, 'Student');
   const waitlist = await db.all(
     `SELECT sections.id AS section_id, classes.id AS class_id, classes.department, classes.course_code, classes.title,
             sections.section_number, sections.instructor, waitlist.position,
@@ -277,7 +269,7 @@ router.get('/me/waitlist', async (ctx) => {
 });
 
 router.delete('/me/waitlist/:sectionId', async (ctx) => {
-  const { username: student } = await authenticate(ctx, 'Student');
+  const { username: student } = await authenticate(ctx, tokens, 'Student');
   const sectionId = idParam(ctx.params.sectionId, 'section id');
   ctx.state.log = { section: String(sectionId) };
   await db.transaction(async (tx) => {
@@ -290,7 +282,7 @@ router.delete('/me/waitlist/:sectionId', async (ctx) => {
 // ---- instructors (their own sections) and the Registrar (any section) ----
 
 router.get('/me/sections', async (ctx) => {
-  const { username: instructor } = await authenticate(ctx, 'Instructor');
+  const { username: instructor } = await authenticate(ctx, tokens, 'Instructor');
   const rows = await db.all<SectionRow>(
     `${SECTIONS} AND sections.instructor = ? ORDER BY classes.department, classes.course_code, sections.section_number`,
     [instructor],
@@ -326,7 +318,7 @@ router.get('/sections/:id/waitlist', async (ctx) => {
 });
 
 router.delete('/sections/:id/students/:username', async (ctx) => {
-  const caller = await authenticate(ctx, 'Instructor', 'Registrar');
+  const caller = await authenticate(ctx, tokens, 'Instructor', 'Registrar');
   const sectionId = idParam(ctx.params.id, 'section id');
   const student = validUsername(ctx.params.username, 'username');
   const promoted = await db.transaction(async (tx) => {
@@ -340,7 +332,7 @@ router.delete('/sections/:id/students/:username', async (ctx) => {
 // ---- the Registrar ----
 
 router.post('/classes', async (ctx) => {
-  await authenticate(ctx, 'Registrar');
+  await authenticate(ctx, tokens, 'Registrar');
   const body = fields(ctx.request.body, ['department', 'course_code', 'title']);
   const department = string(body.department, 'department', { min: 2, max: 8, pattern: /^[A-Za-z]+$/, hint: 'must be letters only' }).toUpperCase();
   const courseCode = string(body.course_code, 'course_code', { min: 1, max: 8, pattern: /^[0-9A-Za-z]+$/, hint: 'must be letters and digits only' }).toUpperCase();
@@ -358,7 +350,7 @@ router.post('/classes', async (ctx) => {
 });
 
 router.post('/sections', async (ctx) => {
-  await authenticate(ctx, 'Registrar');
+  await authenticate(ctx, tokens, 'Registrar');
   const body = fields(ctx.request.body, ['class_id', 'section_number', 'capacity', 'instructor']);
   const classId = integer(body.class_id, 'class_id');
   const number = integer(body.section_number, 'section_number', { max: 99 });
@@ -386,7 +378,7 @@ router.post('/sections', async (ctx) => {
 // become drops ("section removed", so each student and the instructor can see what happened), and
 // its waitlist is cleared so those students may wait elsewhere. Nothing is promoted.
 router.delete('/sections/:id', async (ctx) => {
-  const caller = await authenticate(ctx, 'Registrar');
+  const caller = await authenticate(ctx, tokens, 'Registrar');
   const sectionId = idParam(ctx.params.id, 'section id');
   await db.transaction(async (tx) => {
     offered(await sectionOr404(tx, sectionId));
@@ -403,7 +395,7 @@ router.delete('/sections/:id', async (ctx) => {
 });
 
 router.put('/sections/:id/instructor', async (ctx) => {
-  await authenticate(ctx, 'Registrar');
+  await authenticate(ctx, tokens, 'Registrar');
   const sectionId = idParam(ctx.params.id, 'section id');
   const instructor = validUsername(fields(ctx.request.body, ['instructor']).instructor, 'instructor');
   await db.transaction(async (tx) => {
@@ -415,7 +407,7 @@ router.put('/sections/:id/instructor', async (ctx) => {
 
 // Unfreezing fills, in waitlist order, every seat that was left free while frozen.
 router.put('/auto-enrollment', async (ctx) => {
-  await authenticate(ctx, 'Registrar');
+  await authenticate(ctx, tokens, 'Registrar');
   const frozen = boolean(fields(ctx.request.body, ['frozen']).frozen, 'frozen');
   const promoted = await db.transaction(async (tx) => {
     await tx.run('UPDATE settings SET auto_enrollment_frozen = ?', [frozen ? 1 : 0]);

@@ -1,10 +1,11 @@
 // The OpenAPI 3.1 description of users.ts, served at GET /openapi.json (and by the gateway at
 // /openapi/users.json). The validators in users.ts stay the rules; this says the same, and the
 // tests hold the two together (the routes at start-up, the rest with Schemathesis).
-import { body, document, errors, json, noContent, withRoles } from './lib/openapi.ts';
+import { PASSWORD } from './lib/limits.ts';
+import { body, document, errors, json, noContent, usernameSchema, withRoles } from './lib/openapi.ts';
 
-const username = { type: 'string', minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'Stored lower-case: "Ada" and "ada" are one account.' };
-const password = { type: 'string', minLength: 8, maxLength: 1024, description: 'At least 8 characters, at most 1 KiB in UTF-8.' };
+const username = usernameSchema;
+const password = { type: 'string', minLength: PASSWORD.minCharacters, maxLength: PASSWORD.maxBytes, description: `At least ${PASSWORD.minCharacters} characters, at most ${PASSWORD.maxBytes} bytes in UTF-8.` };
 const roles = { type: 'array', minItems: 1, items: { type: 'string', enum: ['Student', 'Instructor', 'Registrar'] } };
 const usernameParam = { name: 'username', in: 'path', required: true, schema: username };
 const refreshBearer = 'Send the refresh token as the bearer: `Authorization: Bearer <refresh_token>`.';

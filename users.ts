@@ -8,22 +8,22 @@ import Router from '@koa/router';
 import { config } from './lib/config.ts';
 import { isUniqueViolation, type Transaction } from './lib/db.ts';
 import { addDocsRoutes } from './lib/docs.ts';
-import { conflict, forbidden, notFound, Problem, serve, tooManyRequests, unauthorized, unprocessable, type LogState } from './lib/http.ts';
+import { serve, type LogState } from './lib/http.ts';
+import { conflict, forbidden, notFound, Problem, tooManyRequests, unauthorized, unprocessable } from './lib/problem.ts';
 import { isConnectedSecondary } from './lib/litefs.ts';
 import { afterFailure, Lockout, waitSeconds, type FailureRecord } from './lib/lockout.ts';
 import { idempotency } from './lib/idempotency.ts';
+import { PASSWORD } from './lib/limits.ts';
 import { hashIterations, hashPassword, verifyPassword } from './lib/password.ts';
 import { Primary, PrimaryAway } from './lib/primary.ts';
 import { openUsersPrimary } from './lib/users-db.ts';
 import { ReadRotation } from './lib/rotation.ts';
-import { loadPublicKeys, requireRole, ROLES, tokenSigner, verifyToken, type Caller, type Role } from './lib/tokens.ts';
+import { authenticate, loadPublicKeys, ROLES, tokenSigner, type Caller, type Role } from './lib/tokens.ts';
 import { fields, oneOrMoreOf, string, validUsername } from './lib/validate.ts';
 import { usersDocument } from './users.openapi.ts';
 
 const { users: settings, jwt } = config;
 
-const PASSWORD_MIN_CHARACTERS = 8;
-const PASSWORD_MAX_BYTES = 1024; // PBKDF2 cost grows with the password: cap it against denial of service
 
 interface UserRow {
   id: number;
@@ -101,8 +101,8 @@ async function stillCurrent(user: User): Promise<boolean> {
 }
 
 function password(value: unknown, name = 'password'): string {
-  const text = string(value, name, { min: PASSWORD_MIN_CHARACTERS, max: PASSWORD_MAX_BYTES });
-  if (Buffer.byteLength(text) > PASSWORD_MAX_BYTES) throw unprocessable(`${name} must be at most ${PASSWORD_MAX_BYTES} bytes`);
+  const text = string(value, name, { min: PASSWORD.minCharacters, max: PASSWORD.maxBytes });
+  if (Buffer.byteLength(text) > PASSWORD.maxBytes) throw unprocessable(`${name} must be at most ${PASSWORD.maxBytes} bytes`);
   return text;
 }
 
@@ -203,9 +203,7 @@ router.post('/users', async (ctx) => {
   const secret = password(body.password);
   const roles = oneOrMoreOf(body.roles, 'roles', ROLES);
   if (roles.some((role) => role !== 'Student')) {
-    const caller = await verifyToken(ctx.get('Authorization'), accessTokens);
-    ctx.state.user = caller.username;
-    requireRole(caller, 'Registrar');
+    await authenticate(ctx, accessTokens, 'Registrar');
   }
   if (await primary.get('SELECT 1 FROM users WHERE username = ?', [username])) {
     throw conflict(`the username "${username}" is taken`);
@@ -256,8 +254,7 @@ const revokedUntil = () => Math.floor(Date.now() / 1000) + settings.refreshToken
 // checks it (a replica may not know yet that it was used).
 router.post('/refresh', async (ctx) => {
   fields(ctx.request.body ?? {}, []);
-  const caller = await verifyToken(ctx.get('Authorization'), refreshTokens);
-  ctx.state.user = caller.username;
+  const caller = await authenticate(ctx, refreshTokens);
   const token = refreshClaims(caller);
   const outcome = await primary.transaction(async (tx) => {
     if (await tx.get('SELECT 1 FROM revoked_families WHERE family = ?', [token.family])) return { refused: 'this refresh token has been revoked: log in again' };
@@ -280,8 +277,7 @@ router.post('/refresh', async (ctx) => {
 // tokens already issued live out their short lifetime (ACCESS_TOKEN_SECONDS).
 router.post('/logout', async (ctx) => {
   fields(ctx.request.body ?? {}, []);
-  const caller = await verifyToken(ctx.get('Authorization'), refreshTokens);
-  ctx.state.user = caller.username;
+  const caller = await authenticate(ctx, refreshTokens);
   await primary.run(REVOKE_FAMILY, [refreshClaims(caller).family, revokedUntil()]);
   ctx.status = 204;
 });
@@ -289,8 +285,7 @@ router.post('/logout', async (ctx) => {
 // The user (who must also give the current password: a stolen access token is not enough) or a
 // Registrar sets a new password. A new password_version refuses every refresh token of that user.
 router.put('/users/:username/password', async (ctx) => {
-  const caller = await verifyToken(ctx.get('Authorization'), accessTokens);
-  ctx.state.user = caller.username;
+  const caller = await authenticate(ctx, accessTokens);
   const username = ctx.params.username.toLowerCase();
   const self = caller.username === username;
   if (!self && !caller.roles.includes('Registrar')) throw forbidden('only the user themselves or a Registrar may change a password');
@@ -313,8 +308,7 @@ router.put('/users/:username/password', async (ctx) => {
 });
 
 router.get('/users/:username', async (ctx) => {
-  const caller = await verifyToken(ctx.get('Authorization'), accessTokens);
-  ctx.state.user = caller.username;
+  const caller = await authenticate(ctx, accessTokens);
   const username = ctx.params.username.toLowerCase();
   if (caller.username !== username && !caller.roles.includes('Registrar')) {
     throw forbidden('only the user themselves or a Registrar may see an account');

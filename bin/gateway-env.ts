@@ -1,6 +1,7 @@
 // Prints, as shell exports, the settings of lib/config.ts that etc/haproxy.cfg reads as "${...}":
 // the configuration stays in one place. Used by bin/gateway.sh.
 import { config } from '../lib/config.ts';
+import { USERNAME } from '../lib/limits.ts';
 
 const { gateway, jwt } = config;
 const settings = {
@@ -15,7 +16,9 @@ const settings = {
   ENROLLMENT3_ADDR: gateway.enrollment[2],
   JWT_ISSUER: jwt.issuer,
   JWT_AUDIENCE: jwt.audience,
-  JWT_CLOCK_SKEW: String(jwt.clockSkewSeconds),
+  JWT_CLOCK_SKEW_SECONDS: String(jwt.clockSkewSeconds),
+  USERNAME_PATTERN: USERNAME.pattern,
+  USERNAME_LENGTHS: `${USERNAME.minLength}:${USERNAME.maxLength}`,
   GATEWAY_LOGIN_FAILURES_PER_MINUTE: String(gateway.loginFailuresPerMinute),
 };
 const quote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;

@@ -85,7 +85,7 @@ check "GET /classes (Student)" 200 '.classes | length > 0'
 catalogue=$BODY
 # A section taught by one of the seeded instructors, whose password the smoke test knows.
 open_section=$(jq '[.classes[].sections[] | select(.seats_left > 0 and .waitlist_length == 0 and (.instructor | startswith("prof.")))][0].id' <<<"$catalogue")
-full_section=$(jq '[.classes[].sections[] | select(.seats_left == 0 and .waitlist_length < 15)][0].id' <<<"$catalogue")
+full_section=$(jq '[.classes[].sections[] | select(.seats_left == 0)] | min_by(.waitlist_length).id' <<<"$catalogue")
 teacher=$(jq -r "[.classes[].sections[] | select(.id == $open_section)][0].instructor" <<<"$catalogue")
 request GET "/sections/$open_section" "$token"
 check "GET /sections/$open_section" 200 ".id == $open_section"

@@ -77,7 +77,7 @@ export const config = Object.freeze({
     audience: text('JWT_AUDIENCE', 'enrollment-gateway'),
     refreshAudience: text('JWT_REFRESH_AUDIENCE', 'enrollment-gateway/refresh'),
     // How far ahead of this host's clock a token's nbf or iat may be.
-    clockSkewSeconds: integer('JWT_CLOCK_SKEW', 30),
+    clockSkewSeconds: integer('JWT_CLOCK_SKEW_SECONDS', 30),
     publicKeys,
     privateKeys: file('JWKS_PRIVATE', 'var/keys/jwks-private.json'),
     // The per-kid PEM files, map and preload lines that bin/mkjwks derives for HAProxy.

@@ -5,7 +5,8 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type Router from '@koa/router';
 import { ROOT } from './config.ts';
-import { notFound, type LogState } from './http.ts';
+import type { LogState } from './http.ts';
+import { notFound } from './problem.ts';
 
 const DIST = path.join(ROOT, 'node_modules/swagger-ui-dist');
 const FILES: Record<string, string> = {

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type Koa from 'koa';
 import { beforeCommit, isUniqueViolation, type Connection, type Transaction } from './db.ts';
-import { conflict, unprocessable } from './http.ts';
+import { conflict, unprocessable } from './problem.ts';
 
 // Keys are kept this long (forgotten hourly): a repeat after that is a new request.
 const KEEP_KEYS_SECONDS = 24 * 60 * 60;

@@ -1,6 +1,7 @@
 // What both OpenAPI 3.1 documents share (users.openapi.ts, enrollment.openapi.ts): problem JSON for
 // every error, bearer security, and the check that a document and its router list the same routes.
 import type Router from '@koa/router';
+import { USERNAME } from './limits.ts';
 
 type Schema = Record<string, unknown>;
 
@@ -34,6 +35,15 @@ export function json(schema: Schema, description = 'OK', headers?: Schema) {
 }
 
 export const noContent = { description: 'Done; no body.' };
+
+// A username, as both services take it (lib/limits.ts).
+export const usernameSchema = {
+  type: 'string',
+  minLength: USERNAME.minLength,
+  maxLength: USERNAME.maxLength,
+  pattern: USERNAME.pattern,
+  description: 'Stored lower-case: "Ada" and "ada" are one account.',
+};
 
 // The error responses an operation may give, each a problem document.
 export function errors(...statuses: number[]) {

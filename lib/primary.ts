@@ -7,7 +7,7 @@
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TimeoutError, withTimeout, type Database, type Params, type RunResult, type Connection, type Transaction } from './db.ts';
-import { Problem } from './http.ts';
+import { Problem } from './problem.ts';
 
 export class PrimaryAway extends Problem {
   constructor() {

@@ -1,5 +1,6 @@
 // Input checks that either return a well-typed value or throw a 422 problem naming the field.
-import { unprocessable } from './http.ts';
+import { USERNAME } from './limits.ts';
+import { unprocessable } from './problem.ts';
 
 // The body must be a JSON object with every required field and nothing it does not know.
 export function fields(body: unknown, required: readonly string[], optional: readonly string[] = []): Record<string, unknown> {
@@ -24,14 +25,12 @@ export function string(value: unknown, name: string, rules: { min?: number; max?
   return text;
 }
 
+const usernamePattern = new RegExp(USERNAME.pattern);
+
 // Usernames are kept lower-case, so "Alice" and "alice" are one account in both services.
 export function validUsername(value: unknown, name = 'username'): string {
-  return string(typeof value === 'string' ? value.toLowerCase() : value, name, {
-    min: 3,
-    max: 32,
-    pattern: /^[a-z0-9][a-z0-9._-]*$/,
-    hint: 'must start with a letter or digit and hold only letters, digits, ".", "_" and "-"',
-  });
+  const { minLength: min, maxLength: max, hint } = USERNAME;
+  return string(typeof value === 'string' ? value.toLowerCase() : value, name, { min, max, pattern: usernamePattern, hint });
 }
 
 export function integer(value: unknown, name: string, rules: { min?: number; max?: number } = {}): number {

@@ -40,7 +40,7 @@ CREATE INDEX IF NOT EXISTS enrollments_student ON enrollments (student);
 CREATE TABLE IF NOT EXISTS waitlist (
   section_id INTEGER NOT NULL REFERENCES sections (id),
   student    TEXT    NOT NULL,
-  position   INTEGER NOT NULL CHECK (position BETWEEN 1 AND 15),
+  position   INTEGER NOT NULL CHECK (position >= 1),  -- at most WAITLIST_LIMIT (lib/limits.ts)
   joined_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   PRIMARY KEY (section_id, student)
 );
