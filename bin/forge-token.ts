@@ -1,20 +1,16 @@
-// Makes the bad tokens that bin/smoke.sh shows the gateway refusing, from a valid access token:
-//   node bin/forge-token.ts KIND TOKEN
-// KIND: expired (signed with the real key: only this host has it), wrong-key, alg-none,
-// hs256-public-key, tampered-roles. A tool for testing your own installation, nothing else.
+// usage: bin/node bin/forge-token.ts KIND TOKEN
+//
+// Makes the bad tokens that bin/smoke.sh shows the gateway refusing, from a valid access TOKEN, and
+// prints it. KIND: expired (signed with the real key, JWKS_PRIVATE: only this host has it),
+// wrong-key, alg-none, hs256-public-key, tampered-roles. A tool for testing your own installation,
+// nothing else.
 import { createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import process from 'node:process';
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
 import { config } from '../lib/config.ts';
+import { commandLine, refuse } from './cli.ts';
 
-const [kind, token] = process.argv.slice(2);
-if (!kind || !token) {
-  console.error('usage: node bin/forge-token.ts expired|wrong-key|alg-none|hs256-public-key|tampered-roles TOKEN');
-  process.exit(2);
-}
-const header = decodeProtectedHeader(token);
-const claims = decodeJwt(token);
+const [kind, token] = commandLine(import.meta.filename, { min: 2, max: 2 }).operands;
 const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const signWith = (key: CryptoKey | Uint8Array, payload: JWTPayload) =>
   new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: header.kid, typ: 'JWT' }).sign(key);
@@ -42,8 +38,7 @@ const forgers: Record<string, () => Promise<string>> = {
     return `${head}.${part({ ...claims, roles: ['Registrar'] })}.${signature}`;
   },
 };
-if (!forgers[kind]) {
-  console.error(`unknown kind "${kind}"`);
-  process.exit(2);
-}
+if (!Object.hasOwn(forgers, kind)) refuse(import.meta.filename, `unknown kind "${kind}"`);
+const header = decodeProtectedHeader(token);
+const claims = decodeJwt(token);
 console.log(await forgers[kind]());

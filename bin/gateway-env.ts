@@ -1,7 +1,12 @@
+// usage: bin/node bin/gateway-env.ts   (bin/gateway.sh runs: eval "$(node bin/gateway-env.ts)")
+//
 // Prints, as shell exports, the settings of lib/config.ts that etc/haproxy.cfg reads as "${...}":
-// the configuration stays in one place. Used by bin/gateway.sh.
+// the configuration stays in one place.
 import { config } from '../lib/config.ts';
 import { USERNAME } from '../lib/limits.ts';
+import { commandLine } from './cli.ts';
+
+commandLine(import.meta.filename, {});
 
 const { gateway, jwt } = config;
 const settings = {

@@ -6,9 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { formationPorts } from '../lib/config.ts';
 import { DEV_PASSWORD, STUDENTS } from '../lib/roster.ts';
+import { options as commandOptions } from './cli.ts';
 
 export const TARGETS = ['secondary1', 'secondary2', 'primary', 'users.1', 'users.2', 'enrollment.1', 'enrollment.2', 'enrollment.3'] as const;
 export type Target = (typeof TARGETS)[number];
@@ -250,20 +250,6 @@ export function problems(report: Report): string[] {
 }
 
 if (import.meta.main) {
-  const parsed = (() => {
-    try {
-      return parseArgs({
-        options: {
-          kill: { type: 'string', default: 'secondaries,primary,users,enrollment' },
-          times: { type: 'string', default: '2' },
-          between: { type: 'string', default: '3' },
-          help: { type: 'boolean', short: 'h', default: false },
-        },
-      });
-    } catch (error) {
-      return { error: (error as Error).message };
-    }
-  })();
   const usage = `usage: bin/kill-under-load.sh [--kill LIST] [--times N] [--between SECONDS]
 
 SIGKILLs processes of the running formation (npm start, BASE_PORT=${process.env.BASE_PORT ?? 5000}) in turn, under
@@ -277,16 +263,15 @@ that every process came back and that every account registered meanwhile logs in
   --between  seconds after a process is back before the next kill (default 3)
 Exits 1 if a login or read failed, a refusal had no Retry-After, a process did not come back or a
 registered account cannot log in.`;
-  if ('error' in parsed) {
-    console.error(`${parsed.error}\n\n${usage}`);
-    process.exit(2);
-  }
-  const { values } = parsed;
-  if (values.help) {
-    console.log(usage);
-    process.exit(0);
-  }
-  const named = values.kill!.split(',').flatMap((name) => GROUPS[name] ?? [name]);
+  const values = commandOptions(
+    {
+      kill: { type: 'string', default: 'secondaries,primary,users,enrollment' },
+      times: { type: 'string', default: '2' },
+      between: { type: 'string', default: '3' },
+    },
+    usage,
+  );
+  const named = values.kill.split(',').flatMap((name) => GROUPS[name] ?? [name]);
   const unknown = named.filter((name) => !TARGETS.includes(name as Target));
   const times = Number(values.times);
   if (unknown.length || !Number.isInteger(times) || times < 1) {

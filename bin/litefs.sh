@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
-# Procfile command for one LiteFS node: bin/litefs.sh primary|secondary1|secondary2
-# Clears a stale FUSE mount left by a killed litefs, creates the node's dirs,
-# exports what etc/litefs-NODE.yml expands (PORT, PRIMARY_URL, LITEFS_DIR) and
-# execs litefs. LITEFS_DIR (default var/litefs) lets tests run a cluster of their own.
+# usage: bin/litefs.sh primary|secondary1|secondary2
+#
+# Procfile command for one LiteFS node. Clears a stale FUSE mount left by a killed litefs, creates
+# the node's dirs, exports what etc/litefs-NODE.yml expands (PORT, PRIMARY_URL, LITEFS_DIR) and
+# runs litefs. LITEFS_DIR (default var/litefs) lets tests run a cluster of their own.
 set -euo pipefail
-
-node=${1:?usage: bin/litefs.sh primary|secondary1|secondary2}
+source "$(dirname "$0")/cli.sh"
+parse_args '' 1 1 "$@" || exit "$exit_status"
 cd "$(dirname "$0")/.."
+node=${operands[0]}
 
 # Foreman's ports: BASE_PORT + 100 x Procfile line (users, enrollment, primary, secondary1, secondary2).
 case $node in
   primary) offset=200 ;;
   secondary1) offset=300 ;;
   secondary2) offset=400 ;;
-  *) echo "litefs.sh: unknown node '$node'" >&2; exit 2 ;;
+  *) refuse "unknown node '$node'" ;;
 esac
 
 export BASE_PORT=${BASE_PORT:-5000}

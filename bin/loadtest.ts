@@ -12,26 +12,24 @@ import { availableParallelism, constants } from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { config, ROOT } from '../lib/config.ts';
 import { Database } from '../lib/db.ts';
 import { DEV_PASSWORD, STUDENTS } from '../lib/roster.ts';
 import { checkEnrollmentRules } from '../lib/rules.ts';
+import { options as commandOptions } from './cli.ts';
 import { loadtestSvg } from './loadtest-svg.ts';
 
-const { values: options } = parseArgs({
-  options: {
+const options = commandOptions(
+  {
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
     phases: { type: 'string', default: 'reads,direct,logins,writes' },
     log: { type: 'string', default: path.join(ROOT, 'var/formation.log') },
     out: { type: 'string', default: path.join(ROOT, 'var/loadtest') },
-    help: { type: 'boolean', default: false },
   },
-});
-if (options.help) {
-  console.log(`usage: bin/loadtest.sh [--duration SECONDS] [--connections N] [--phases LIST] [--log FILE]
+  `usage: bin/loadtest.sh [--duration SECONDS] [--connections N] [--phases LIST] [--log FILE]
 
 Load-tests the formation that \`npm start\` runs (BASE_PORT=${config.gateway.port - 500}), through its gateway.
   --duration     seconds per phase (default 10; the whole run takes about 5 x that)
@@ -44,12 +42,11 @@ Writes <out>/<time>.json and .svg, also when a phase fails or the run is stopped
 The write phase makes its sections in a class of its own, LOAD TEST, and removes them when it ends or
 is stopped (first also those an earlier run could not remove): run one load test at a time.
 Exits 0 if every target is met, 1 if one is missed, 2 if a phase failed, 128 + the signal's number
-if stopped.`);
-  process.exit(0);
-}
+if stopped.`,
+);
 const seconds = Number(options.duration);
 const connections = Number(options.connections);
-const phases = new Set(options.phases!.split(','));
+const phases = new Set(options.phases.split(','));
 const gateway = `http://127.0.0.1:${config.gateway.port}`;
 const instances = config.gateway.enrollment.map((address) => `http://${address}`);
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -92,10 +89,10 @@ async function login(username: string): Promise<string> {
 
 // Foreman's log from here on: the instances' and the users service's own lines.
 async function logFrom(): Promise<() => Promise<string[]>> {
-  if (!existsSync(options.log!)) return async () => [];
-  const start = (await stat(options.log!)).size;
+  if (!existsSync(options.log)) return async () => [];
+  const start = (await stat(options.log)).size;
   return async () => {
-    const file = await open(options.log!, 'r');
+    const file = await open(options.log, 'r');
     try {
       const buffer = Buffer.alloc(Math.max(0, (await file.stat()).size - start)); // 0 if npm start began a new log
       await file.read(buffer, 0, buffer.length, start);
@@ -386,7 +383,7 @@ if (report.gatewayCost) {
 console.log('\ntargets:');
 for (const { what, figure, met } of report.targets) console.log(`  ${met ? 'met    ' : 'NOT MET'}  ${what}: ${figure}`);
 for (const { phase, error } of report.failures) console.log(`  FAILED   ${phase}: ${error}`);
-const dir = options.out!;
+const dir = options.out;
 await mkdir(dir, { recursive: true });
 await writeFile(path.join(dir, `${stamp}.json`), JSON.stringify(report, null, 2));
 await writeFile(path.join(dir, `${stamp}.svg`), loadtestSvg(report.phases, report.failures));

@@ -1,14 +1,20 @@
-// The two database steps of bin/migrate-users-journal.sh, each run against the LiteFS primary:
-//   node bin/migrate-users-journal.ts export FILE   copies every account into FILE, a plain SQLite file
-//   node bin/migrate-users-journal.ts import FILE   fills a new, empty users database from FILE
+// usage: bin/node bin/migrate-users-journal.ts export|import FILE
+//
+// The two database steps of bin/migrate-users-journal.sh (run that), each against the LiteFS
+// primary (USERS_DB), which must be running:
+//   export FILE   copies every account into FILE, a plain SQLite file
+//   import FILE   fills a new, empty users database from FILE
 // Rows are copied through two connections: a transaction across ATTACHed databases needs a
 // super-journal file beside the database, which LiteFS's mount does not allow (disk I/O error).
 import path from 'node:path';
-import process from 'node:process';
 import { config, ROOT } from '../lib/config.ts';
 import { Database } from '../lib/db.ts';
 import { waitForMount } from '../lib/litefs.ts';
 import { openUsersPrimary } from '../lib/users-db.ts';
+import { commandLine, refuse } from './cli.ts';
+
+const [step, file] = commandLine(import.meta.filename, { min: 2, max: 2 }).operands;
+if (step !== 'export' && step !== 'import') refuse(import.meta.filename, `unknown step "${step}"`);
 
 async function copyAccounts(from: Database, to: Database): Promise<number> {
   const users = await from.all<Record<string, unknown>>('SELECT id, username, password_hash, created_at FROM users');
@@ -20,11 +26,6 @@ async function copyAccounts(from: Database, to: Database): Promise<number> {
   return users.length;
 }
 
-const [step, file] = process.argv.slice(2);
-if (!['export', 'import'].includes(step) || !file) {
-  console.error('usage: node bin/migrate-users-journal.ts export|import FILE');
-  process.exit(2);
-}
 await waitForMount(path.dirname(config.users.primaryDb));
 const primary = step === 'export' ? await Database.open(config.users.primaryDb) : await openUsersPrimary();
 const copy = await Database.open(file);

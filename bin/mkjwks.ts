@@ -1,4 +1,7 @@
-// Makes the RS256 signing key as JSON Web Key *sets*, and what the gateway needs to check tokens.
+// usage: bin/mkjwks [--rotate]
+//
+// Makes the RS256 signing key as JSON Web Key *sets*, and what the gateway needs to check tokens,
+// beside JWKS_PRIVATE and JWKS_PUBLIC (default var/keys/):
 // - jwks-private.json: the signing key, read by the users service only;
 // - jwks-public.json: every key whose tokens may still be alive (the current one first), read by
 //   every validator and served at /.well-known/jwks.json;
@@ -12,13 +15,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import path from 'node:path';
-import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { config } from '../lib/config.ts';
+import { commandLine } from './cli.ts';
 
+const { rotate } = commandLine(import.meta.filename, { flags: ['rotate'] }).flags;
 const { privateKeys, publicKeys, gatewayKeys } = config.jwt;
-const rotate = process.argv.includes('--rotate');
 
 async function writeAtomically(file: string, text: string, mode = 0o644): Promise<void> {
   await writeFile(`${file}.tmp`, text, { mode });

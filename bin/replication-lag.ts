@@ -1,12 +1,15 @@
-// Replication lag of the real LiteFS cluster: for each of N writes (default 200), the time from
+// usage: bin/node bin/replication-lag.ts [WRITES]   (starts and removes its own cluster)
+//
+// Replication lag of the real LiteFS cluster: for each of WRITES writes (default 200), the time from
 // COMMIT returning on the primary to the row being readable on each secondary.
-// Usage: bin/node bin/replication-lag.ts [WRITES]   (starts and removes its own cluster)
-import process from 'node:process';
 import { Database } from '../lib/db.ts';
 import { startCluster } from '../test/litefs-cluster.ts';
 import { quantile } from '../test/support.ts';
+import { commandLine, refuse } from './cli.ts';
 
-const writes = Number(process.argv[2] ?? 200);
+const [count = '200'] = commandLine(import.meta.filename, { max: 1 }).operands;
+const writes = Number(count);
+if (!Number.isSafeInteger(writes) || writes < 1) refuse(import.meta.filename, `WRITES must be a positive integer, got "${count}"`);
 const cluster = await startCluster();
 try {
   const primary = await Database.open(cluster.dbFile('primary'));

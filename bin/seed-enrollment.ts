@@ -1,13 +1,33 @@
-// Creates the enrollment database and seeds a catalogue in which every rule can be tried at once
-// (the README lists the showcase sections). Deterministic: the same students land in the same
-// sections every time. If the catalogue already has classes, nothing is changed; `--reset`
-// empties every table first and seeds the very same state again.
+// usage: bin/node bin/seed-enrollment.ts [--reset --yes [--while-running]]
+//
+// Creates the enrollment database (ENROLLMENT_DB, default var/enrollment.db) and seeds a catalogue
+// in which every rule can be tried at once (the README lists the showcase sections). Deterministic:
+// the same students land in the same sections every time. If the catalogue already has classes,
+// nothing is changed.
+//   --reset          DESTROYS every class, section, enrollment, waitlist place and drop in the
+//                    database (all that was done since the seed), then seeds the very same state
+//                    again; needs --yes, and refuses while an enrollment instance of the formation
+//                    (BASE_PORT + 100..102) is running
+//   --while-running  with --reset: also while the formation runs
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
 import { config, ROOT } from '../lib/config.ts';
 import { Database, type Transaction } from '../lib/db.ts';
 import { INSTRUCTORS, STUDENTS } from '../lib/roster.ts';
+import { commandLine, listening, refuse } from './cli.ts';
+
+const { reset, yes, 'while-running': whileRunning } = commandLine(import.meta.filename, { flags: ['reset', 'yes', 'while-running'] }).flags;
+const file = config.enrollment.db;
+if (reset && !yes) refuse(import.meta.filename, `--reset empties every table of ${file}: add --yes`);
+if (reset && !whileRunning) {
+  const running = [];
+  for (const address of config.gateway.enrollment) if (await listening(Number(address.split(':')[1]))) running.push(address);
+  if (running.length) {
+    console.error(`seed-enrollment.ts: enrollment instances run on ${running.join(', ')}: stop the formation first, or add --while-running`);
+    process.exit(1);
+  }
+}
 
 // [instructor, capacity, enrolled, waitlisted] per section, numbered 1, 2, ... within its class.
 // The waitlisted count includes LIMITED where LIMITED_WAITS_IN names the section.
@@ -110,8 +130,6 @@ async function seed(tx: Transaction): Promise<void> {
   }
 }
 
-const reset = process.argv.includes('--reset');
-const file = config.enrollment.db;
 await mkdir(path.dirname(file), { recursive: true });
 const db = await Database.open(file);
 await db.execFile(path.join(ROOT, 'sql/enrollment.sql'));
@@ -132,5 +150,5 @@ const totals = (await db.get<Record<string, number>>(
 ))!;
 const summary = `${totals.classes} classes, ${totals.sections} sections, ${totals.instructors} instructors, ` +
   `${totals.enrollments} enrollments of ${totals.students} students, ${totals.waitlisted} waitlisted`;
-console.log(`enrollment: ${seeded ? (reset ? 'reset and seeded' : 'seeded') : 'already seeded, nothing changed (--reset starts over)'}: ${summary} in ${file}`);
+console.log(`enrollment: ${seeded ? (reset ? 'reset and seeded' : 'seeded') : 'already seeded, nothing changed (--reset --yes starts over)'}: ${summary} in ${file}`);
 await db.close();

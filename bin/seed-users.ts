@@ -1,11 +1,17 @@
-// Creates the users database through the LiteFS primary (never a secondary) and adds the
-// development accounts of lib/roster.ts. Accounts that exist are left as they are.
+// usage: bin/node bin/seed-users.ts   (the Procfile's users line runs it)
+//
+// Creates the users database (USERS_DB) through the LiteFS primary (never a secondary), waiting for
+// its mount, and adds the development accounts of lib/roster.ts. Accounts that exist are left as
+// they are.
 import path from 'node:path';
 import { config } from '../lib/config.ts';
 import { waitForMount } from '../lib/litefs.ts';
 import { openUsersPrimary } from '../lib/users-db.ts';
 import { hashPassword } from '../lib/password.ts';
 import { DEV_PASSWORD, INSTRUCTORS, REGISTRARS, STUDENTS } from '../lib/roster.ts';
+import { commandLine } from './cli.ts';
+
+commandLine(import.meta.filename, {});
 
 const { primaryDb, pbkdf2Iterations, litefs } = config.users;
 if (litefs) await waitForMount(path.dirname(primaryDb));

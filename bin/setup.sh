@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
+# usage: bin/setup.sh [--tests | --node-only]   (npm run setup), or: source bin/setup.sh [...]
+#
 # Installs whatever is missing, and only that: Node.js 24 (from the npm registry, when the `node` on
 # PATH is older), npm packages, Foreman, fuse3, HAProxy, jq and curl (Debian), and LiteFS (built with
 # `go install`). Node and LiteFS go into a cache outside the clone, so every clone reuses them.
-# Run it, or source it to also get Node 24 and the cache's bin directory on PATH; sourced with
-# --node-only, it only puts Node 24 on PATH (bin/node and the bin/ wrappers do that). With --tests it
-# also installs what only the tests use: Chromium (Debian) and Schemathesis (PyPI, into a virtual
-# environment in the cache).
+# Run it, or source it to also get Node 24 and the cache's bin directory on PATH.
+#   --node-only  only Node 24, put on PATH when sourced (bin/node and the bin/ wrappers do that)
+#   --tests      also what only the tests use: Chromium (Debian) and Schemathesis (PyPI, into a
+#                virtual environment in the cache)
 set -euo pipefail
+# Sourced, it must return, not exit (that would end the shell that sourced it), and leave the
+# caller's parse_args results alone: the usual forms need no parsing.
+case "$*" in
+  '' | --node-only | --tests) ;;
+  *)
+    source "$(dirname "${BASH_SOURCE[0]}")/cli.sh"
+    parse_args '--node-only --tests' 0 0 "$@" && refuse_in "$command_file" "--node-only or --tests, not both"
+    return "$exit_status" 2>/dev/null || exit "$exit_status"
+    ;;
+esac
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 NODE_MAJOR=24
@@ -98,9 +110,9 @@ install_test_tools() {
 }
 
 use_node
-[[ ${1:-} == --node-only ]] && return 0
+if [[ ${1:-} == --node-only ]]; then return 0 2>/dev/null || exit 0; fi
 install_debian_packages
 install_npm_packages
 install_litefs
-[[ ${1:-} == --tests ]] && install_test_tools
+if [[ ${1:-} == --tests ]]; then install_test_tools; fi
 say "ready: node $(node --version) ($(command -v node)), $(foreman version 2>/dev/null | sed 's/^/foreman /'), $(haproxy -v 2>/dev/null | head -n 1 | cut -d' ' -f1-3), litefs $(litefs version 2>/dev/null | head -n 1)"

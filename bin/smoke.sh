@@ -1,28 +1,22 @@
 #!/usr/bin/env bash
-# The JWT flows through the gateway, against a running formation (`npm start`): registration,
-# login, every role's flow, refresh, the key set, a table of refused tokens, and the round robin.
-# One line per check, then "N passed, N failed"; exits non-zero if any check failed.
+# usage: bin/smoke.sh [GATEWAY_URL]   (npm run smoke)
+#
+# Runs the JWT flows through the gateway of a running formation (npm start): registration, login,
+# every role's flow, refresh, the key set, a table of refused tokens, and the round robin. Prints one
+# line per check, then "N passed, N failed". Exits 1 if any check failed.
+#
+#   GATEWAY_URL   default $GATEWAY_URL, else http://127.0.0.1:$((BASE_PORT + 500)) (BASE_PORT=5000)
+#
+# Also uses, on the same host: an enrollment instance (BASE_PORT + 100), the gateway's stats page
+# (the gateway's port + 1), the development accounts (password "dev-password") and, to sign an
+# expired token, var/keys/jwks-private.json. Needs curl and jq.
 set -uo pipefail
+source "$(dirname "$0")/cli.sh"
+parse_args '' 0 1 "$@" || exit "$exit_status"
 cd "$(dirname "$0")/.."
 
-usage() {
-  cat <<EOF
-usage: bin/smoke.sh [GATEWAY_URL]
-
-Runs the JWT flows through the gateway of a running formation (npm start) and prints one line per
-check, then "N passed, N failed". Exits 1 if any check failed.
-
-  GATEWAY_URL   default \$GATEWAY_URL, else http://127.0.0.1:\$((BASE_PORT + 500)) (BASE_PORT=5000)
-
-Also uses, on the same host: an enrollment instance (BASE_PORT + 100), the gateway's stats page
-(the gateway's port + 1), the development accounts (password "dev-password") and, to sign an
-expired token, var/keys/jwks-private.json. Needs curl and jq.
-EOF
-}
-[[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
-
 BASE_PORT=${BASE_PORT:-5000}
-GATEWAY=${1:-${GATEWAY_URL:-http://127.0.0.1:$((BASE_PORT + 500))}}
+GATEWAY=${operands[0]:-${GATEWAY_URL:-http://127.0.0.1:$((BASE_PORT + 500))}}
 GATEWAY=${GATEWAY%/}
 STATS="${GATEWAY%:*}:$((${GATEWAY##*:} + 1))/;csv"
 INSTANCE=${ENROLLMENT_URL:-http://127.0.0.1:$((BASE_PORT + 100))}

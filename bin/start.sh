@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# `npm start`: installs what is missing, makes keys, seeds, then runs the whole formation under
-# Foreman. Ports follow Foreman's rule: BASE_PORT + 100 x Procfile line + instance - 1.
+# usage: bin/start.sh   (npm start)
+#
+# Installs what is missing, makes keys, seeds, then runs the whole formation under Foreman until
+# Ctrl-C. Ports follow Foreman's rule: BASE_PORT (default 5000) + 100 x Procfile line + instance - 1.
 set -euo pipefail
+source "$(dirname "$0")/cli.sh"
+parse_args '' 0 0 "$@" || exit "$exit_status"
 cd "$(dirname "$0")/.."
 source bin/setup.sh
 

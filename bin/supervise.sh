@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Runs a command and, whenever it dies, runs it again: a Procfile line that outlives its process,
+# usage: bin/supervise.sh NAME COMMAND [ARGS...]
+#
+# Runs COMMAND and, whenever it dies, runs it again: a Procfile line that outlives its process,
 # since Foreman stops the whole formation when any line exits. Each death and restart is one line in
-# the log. Restarts back off from 0.5 s to 8 s, and start over at 0.5 s after 30 s of good running.
-# SIGTERM or SIGINT is passed on to the command, and then this exits too.
-#   bin/supervise.sh NAME COMMAND [ARGS...]
+# the log, under NAME. Restarts back off from 0.5 s to 8 s, and start over at 0.5 s after 30 s of
+# good running. SIGTERM or SIGINT is passed on to the command, and then this exits too.
 set -uo pipefail
-name=${1:?usage: bin/supervise.sh NAME COMMAND [ARGS...]}
+source "$(dirname "$0")/cli.sh"
+# Only NAME and COMMAND are this script's: the ARGS are COMMAND's, whatever they look like.
+parse_args '' 2 2 "${@:1:2}" || exit "$exit_status"
+name=$1
 shift
 
 stopping=""

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# `npm test`: installs what is missing, checks the types, runs every mocha test (the LiteFS
-# ones use the real litefs and FUSE). With arguments, only the named test files:
-# bin/test.sh test/users.test.ts
+# usage: bin/test.sh [TEST_FILE...]   (npm test)
+#
+# Installs what is missing, checks the types, runs every mocha test (the LiteFS ones use the real
+# litefs and FUSE), or only the named test files: bin/test.sh test/users.test.ts
 set -euo pipefail
+source "$(dirname "$0")/cli.sh"
+parse_args '' 0 '' "$@" || exit "$exit_status"
 cd "$(dirname "$0")/.."
+set -- "${operands[@]}"
 source bin/setup.sh --tests
 
 npx tsc --noEmit

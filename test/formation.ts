@@ -100,7 +100,7 @@ export async function startFormation(settings: Record<string, string> = {}): Pro
         process.kill(-foreman.pid!, 'SIGTERM');
         if ((await Promise.race([exited, sleep(15_000, 'late')])) === 'late') process.kill(-foreman.pid!, 'SIGKILL');
       }
-      spawnSync('bash', ['bin/litefs-reset.sh'], { cwd: ROOT, env, stdio: 'inherit' });
+      spawnSync('bash', ['bin/litefs-reset.sh', '--yes'], { cwd: ROOT, env, stdio: 'inherit' });
     },
   };
 

@@ -84,7 +84,7 @@ export async function startCluster(): Promise<Cluster> {
         child.kill('SIGTERM');
         if ((await Promise.race([exited, sleep(5000, 'late')])) === 'late') await cluster.kill(node);
       }
-      spawnSync('bash', ['bin/litefs-reset.sh'], { cwd: ROOT, env, stdio: 'inherit' });
+      spawnSync('bash', ['bin/litefs-reset.sh', '--yes'], { cwd: ROOT, env, stdio: 'inherit' });
     },
   };
 
