@@ -1,6 +1,10 @@
-// What both Koa services share: the one error boundary that turns every failure into an
-// RFC 9457 problem document, the one-line-per-request log, and a strict JSON body parser.
+// What both Koa services share: the app built around a service's router (the one error boundary
+// that turns every failure into an RFC 9457 problem document, the one-line-per-request log, a
+// strict JSON body parser, the route check against its OpenAPI document), and serve(), which runs
+// it as a process.
 import process from 'node:process';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type Router from '@koa/router';
 import Koa from 'koa';
@@ -15,9 +19,34 @@ export interface LogState {
   log?: Record<string, string>;
 }
 
-function createApp(): Koa<LogState> {
+// Where a service writes its lines (one per request, and what it says about its databases).
+export type LogWriter = (line: string) => void;
+export const toStdout: LogWriter = (line) => void process.stdout.write(`${line}\n`);
+
+// A service's Koa app. close() stops the work it does between requests (hourly clean-ups) and
+// closes the databases it was built on.
+export type ServiceApp = Koa<LogState> & { close(): Promise<void> };
+
+export interface ServiceParts {
+  router: Router<LogState>;
+  // The service's OpenAPI document, served at /openapi.json. It must list exactly the routes the
+  // router has: a service whose description has drifted from its code is not built.
+  description: { paths: Record<string, object> };
+  name: string;
+  // Run after the body is parsed, before the routes.
+  middleware?: Koa.Middleware[];
+  log?: LogWriter;
+  close(): Promise<void>;
+}
+
+export function serviceApp({ router, description, name, middleware = [], log = toStdout, close }: ServiceParts): ServiceApp {
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = description;
+  });
+  const drift = routeDifferences(router, description);
+  if (drift.length) throw new Error(`${name}: the routes and the OpenAPI document disagree:\n  ${drift.join('\n  ')}`);
   const app = new Koa<LogState>();
-  app.use(requestLog);
+  app.use(requestLog(log));
   app.use(errorBoundary);
   app.use(requireJsonBody);
   app.use(
@@ -32,21 +61,25 @@ function createApp(): Koa<LogState> {
       },
     }),
   );
-  return app;
+  for (const layer of middleware) app.use(layer);
+  app.use(router.routes()).use(router.allowedMethods());
+  return Object.assign(app, { close });
 }
 
-async function requestLog(ctx: Koa.ParameterizedContext<LogState>, next: Koa.Next): Promise<void> {
-  const started = performance.now();
-  await next(); // errorBoundary, inside, turns every failure into a response
-  // The gateway's health checks (one a second per instance) would drown the log: only a failed
-  // one is worth a line.
-  if (ctx.path === '/health' && ctx.status === 200) return;
-  const ms = Math.round(performance.now() - started);
-  const extra = Object.entries({ user: ctx.state.user, ...ctx.state.log })
-    .filter(([, value]) => value !== undefined)
-    .map(([key, value]) => ` ${key}=${value}`)
-    .join('');
-  process.stdout.write(`${ctx.method} ${ctx.path} ${ctx.status} ${ms}ms${extra}\n`);
+function requestLog(log: LogWriter): Koa.Middleware<LogState> {
+  return async (ctx, next) => {
+    const started = performance.now();
+    await next(); // errorBoundary, inside, turns every failure into a response
+    // The gateway's health checks (one a second per instance) would drown the log: only a failed
+    // one is worth a line.
+    if (ctx.path === '/health' && ctx.status === 200) return;
+    const ms = Math.round(performance.now() - started);
+    const extra = Object.entries({ user: ctx.state.user, ...ctx.state.log })
+      .filter(([, value]) => value !== undefined)
+      .map(([key, value]) => ` ${key}=${value}`)
+      .join('');
+    log(`${ctx.method} ${ctx.path} ${ctx.status} ${ms}ms${extra}`);
+  };
 }
 
 async function errorBoundary(ctx: Koa.Context, next: Koa.Next): Promise<void> {
@@ -105,27 +138,27 @@ function answerUnparsable(error: Error & { code?: string }, socket: Duplex): voi
   );
 }
 
-// Builds the app around the service's routes and listens on loopback. The service's OpenAPI
-// document is served at /openapi.json, and must list exactly the routes the router has: a service
-// whose description has drifted from its code does not start.
-// `middleware` runs after the body is parsed, before the routes.
-export function serve(router: Router<LogState>, port: number, name: string, description: { paths: Record<string, object> }, middleware: Koa.Middleware[] = []): void {
-  router.get('/openapi.json', (ctx) => {
-    ctx.body = description;
+// Listens on loopback (port 0: any free port), answering what Node's parser refuses as problem JSON.
+export function listen(app: Koa<LogState>, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, '127.0.0.1', () => resolve(server));
+    server.once('error', reject);
+    server.on('clientError', answerUnparsable);
   });
-  const drift = routeDifferences(router, description);
-  if (drift.length) throw new Error(`${name}: the routes and the OpenAPI document disagree:\n  ${drift.join('\n  ')}`);
-  const app = createApp();
-  for (const layer of middleware) app.use(layer);
-  app.use(router.routes()).use(router.allowedMethods());
-  const server = app.listen(port, '127.0.0.1', () => process.stdout.write(`${name} listening on http://127.0.0.1:${port}\n`));
-  server.on('clientError', answerUnparsable);
-  // Finish the requests under way, but never wait on a stuck one for more than three seconds.
+}
+
+// Runs a service until SIGTERM or SIGINT: then it finishes the requests under way (a stuck one is cut
+// off after three seconds), closes the service's databases, and exits.
+export async function serve(app: ServiceApp, port: number, name: string): Promise<void> {
+  const server = await listen(app, port);
+  process.stdout.write(`${name} listening on http://127.0.0.1:${(server.address() as AddressInfo).port}\n`);
   const stop = () => {
-    server.close(() => process.exit(0));
+    server.close(() => app.close().finally(() => process.exit(0)));
     server.closeIdleConnections();
-    setTimeout(() => process.exit(0), 3000).unref();
+    setTimeout(() => server.closeAllConnections(), 3000).unref();
+    // A database call stuck on a dead mount may never let its connection close.
+    setTimeout(() => process.exit(0), 5000).unref();
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
 }

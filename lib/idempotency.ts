@@ -6,6 +6,7 @@
 // (lib/db.ts beforeCommit): a write that rolled back left no key, one that committed left it.
 import { createHash } from 'node:crypto';
 import type Koa from 'koa';
+import { repeatUntilClosed } from './background.ts';
 import { beforeCommit, isUniqueViolation, type Connection, type Transaction } from './db.ts';
 import { conflict, unprocessable } from './problem.ts';
 
@@ -20,12 +21,14 @@ interface Seen {
 }
 
 // `except`: paths whose writes must never be replayed (a refresh token's second use revokes it).
-export function idempotency(db: Connection, except?: RegExp): Koa.Middleware {
-  setInterval(() => {
-    db.run('DELETE FROM idempotency_keys WHERE created_at < ?', [Math.floor(Date.now() / 1000) - KEEP_KEYS_SECONDS]).catch((error: Error) =>
-      console.error(`forgetting old idempotency keys failed: ${error.message}`),
-    );
-  }, 60 * 60 * 1000).unref();
+// Old keys are forgotten hourly until `closed` aborts.
+export function idempotency(db: Connection, closed: AbortSignal, except?: RegExp): Koa.Middleware {
+  repeatUntilClosed(
+    closed,
+    60 * 60 * 1000,
+    () => db.run('DELETE FROM idempotency_keys WHERE created_at < ?', [Math.floor(Date.now() / 1000) - KEEP_KEYS_SECONDS]),
+    'forgetting old idempotency keys',
+  );
   return async (ctx, next) => {
     const key = ctx.get('Idempotency-Key');
     if (!key || ctx.method === 'GET' || ctx.method === 'HEAD' || except?.test(ctx.path)) return next();

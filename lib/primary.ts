@@ -31,6 +31,8 @@ export interface PrimaryOptions {
   timeoutMs?: number;
   // How often a lost primary is tried again.
   retryMs?: number;
+  // Where "primary connected" is said (stdout by default); losses and failures go to stderr.
+  log?: (line: string) => void;
 }
 
 export class Primary implements Connection {
@@ -42,12 +44,14 @@ export class Primary implements Connection {
   readonly #open: (options: { create: boolean }) => Promise<Database>;
   readonly #timeoutMs: number;
   readonly #retryMs: number;
+  readonly #log: (line: string) => void;
 
   constructor(options: PrimaryOptions) {
     this.file = options.file;
     this.#open = options.open;
     this.#timeoutMs = options.timeoutMs ?? 2000;
     this.#retryMs = options.retryMs ?? 250;
+    this.#log = options.log ?? ((line) => process.stdout.write(`${line}\n`));
   }
 
   // Connects now if it can; if the primary is away, the service starts anyway (logins need only a
@@ -124,7 +128,7 @@ export class Primary implements Connection {
       }
       this.#db = db;
       this.#lastFailure = '';
-      process.stdout.write(`primary connected: ${this.file}\n`);
+      this.#log(`primary connected: ${this.file}`);
       return true;
     } catch (error) {
       if (first && !isLost(error)) throw error;

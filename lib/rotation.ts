@@ -9,6 +9,7 @@ import { Database, TimeoutError, withTimeout, type Connection } from './db.ts';
 export interface Replica {
   name: string;
   file: string;
+  timeoutMs?: number; // this replica's own, instead of the rotation's
 }
 
 interface ReplicaState extends Replica {
@@ -53,7 +54,7 @@ export class ReadRotation {
       const connection = (replica.connection ??= this.#open(replica));
       const work = connection.then(query);
       try {
-        const value = await withTimeout(work, this.#timeoutMs);
+        const value = await withTimeout(work, replica.timeoutMs ?? this.#timeoutMs);
         return { value, served: replica.name };
       } catch (error) {
         if (error instanceof TimeoutError && !replica.stuck) {

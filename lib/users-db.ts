@@ -9,17 +9,17 @@ import { isFuseMount } from './litefs.ts';
 // in the bare directory underneath, hidden once the mount appears. `create: false` (reopening a
 // database that exists) never creates one: while a restarted litefs is clearing its stale mount,
 // the mount can vanish between the check and the open, and a created file would be a new, empty
-// database in the bare directory that every later write went to.
-export async function openUsersPrimary({ create = true } = {}): Promise<Database> {
-  const { primaryDb, litefs } = config.users;
-  if (litefs && !(await isFuseMount(path.dirname(primaryDb)))) throw new Error(`${path.dirname(primaryDb)} is not a LiteFS mount (yet)`);
+// database in the bare directory that every later write went to. `file` and `litefs` default to the
+// configured ones.
+export async function openUsersPrimary({ create = true, file = config.users.primaryDb, litefs = config.users.litefs } = {}): Promise<Database> {
+  if (litefs && !(await isFuseMount(path.dirname(file)))) throw new Error(`${path.dirname(file)} is not a LiteFS mount (yet)`);
   // A write waits for the lock at most a second: a longer wait is reported as the primary away.
-  const db = await Database.open(primaryDb, { busyTimeoutMs: 1000, create });
+  const db = await Database.open(file, { busyTimeoutMs: 1000, create });
   try {
     // sql/users.sql sets the rollback journal. Switching a live LiteFS cluster out of WAL breaks its
     // secondaries ("checksum does not match"), so a database made in WAL mode is migrated, not switched.
     const { journal_mode: mode } = (await db.get<{ journal_mode: string }>('PRAGMA journal_mode'))!;
-    if (mode === 'wal') throw new Error(`${primaryDb} is in WAL mode (made by an older version): stop the formation and run bin/migrate-users-journal.sh`);
+    if (mode === 'wal') throw new Error(`${file} is in WAL mode (made by an older version): stop the formation and run bin/migrate-users-journal.sh --yes`);
     await db.execFile(path.join(ROOT, 'sql/users.sql'));
     await addPasswordVersion(db);
     return db;

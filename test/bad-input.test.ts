@@ -6,7 +6,8 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { Database } from '../lib/db.ts';
-import { call, makeTestKeys, startService, startUsers, tempDir, type RunningService } from './support.ts';
+import { enrollmentInProcess, usersInProcess, type LocalService } from './in-process.ts';
+import { call, makeTestKeys, tempDir } from './support.ts';
 
 const METHODS = ['PROPFIND', 'PROPPATCH', 'TRACE', 'PURGE', 'LOCK', 'UNLOCK', 'COPY', 'MOVE', 'MKCOL', 'SEARCH', 'REPORT', 'LINK', 'UNLINK', 'PATCH', 'OPTIONS', 'PUT', 'DELETE', 'POST', 'GET', 'HEAD'];
 const USERS_ROUTES = ['/users', '/users/alice', '/users/alice/password', '/login', '/refresh', '/logout', '/health', '/.well-known/jwks.json', '/no-such-route'];
@@ -41,23 +42,30 @@ function raw(port: number, text: string): Promise<string> {
 
 describe('bad input never gets a 5xx (both services)', function () {
   this.timeout(60_000);
-  let users: RunningService;
-  let enrollment: RunningService;
+  let users: LocalService;
+  let enrollment: LocalService;
   let token: string;
   let enrollmentDb: string;
 
+  // One key pair for both services, so that the token reaches every handler's own checks.
   before(async () => {
-    const started = await startUsers();
-    users = started.service;
     const dir = await tempDir('bad-input');
     const keys = await makeTestKeys(dir);
     token = await keys.accessToken('registrar', ['Registrar']);
+    users = (await usersInProcess({ keys })).service;
     enrollmentDb = path.join(dir, 'enrollment.db');
-    enrollment = await startService('enrollment.ts', { ENROLLMENT_DB: enrollmentDb, JWKS_PUBLIC: keys.publicFile });
+    enrollment = await enrollmentInProcess(enrollmentDb, keys);
   });
   after(async () => {
     await users?.stop();
     await enrollment?.stop();
+  });
+
+  it('gets the token past authentication on the users routes that need one, to their own checks', async () => {
+    const authorization = { authorization: `Bearer ${token}` };
+    assert.equal(JSON.parse((await send(`${users.url}/users/alice`, 'GET', authorization)).body).detail, 'no user "alice"');
+    const noBody = await send(`${users.url}/users/alice/password`, 'PUT', authorization);
+    assert.equal(noBody.status, 422, noBody.body);
   });
 
   for (const [service, routes] of [['users', USERS_ROUTES], ['enrollment', ENROLLMENT_ROUTES]] as const) {

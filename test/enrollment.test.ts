@@ -1,5 +1,6 @@
-// The enrollment service over HTTP, as a real process on a temporary database seeded by
-// bin/seed-enrollment.ts, with tokens signed by a throw-away key pair exactly as KrakenD signs them.
+// The enrollment service over HTTP, in the test's process, on a temporary database seeded by
+// bin/seed-enrollment.ts, with tokens signed by a throw-away key pair exactly as the users service
+// signs them (and, once, as a real process under Deno).
 // Every refusal is also checked to have changed nothing in the database.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -11,7 +12,8 @@ import { generateKeyPair } from 'jose';
 import { ROOT } from '../lib/config.ts';
 import { Database } from '../lib/db.ts';
 import { INSTRUCTORS, STUDENTS } from '../lib/roster.ts';
-import { call, makeTestKeys, startService, tempDir, type Reply, type RunningService, type TestKeys } from './support.ts';
+import { enrollmentInProcess, type LocalService } from './in-process.ts';
+import { call, makeTestKeys, startService, tempDir, type Reply, type TestKeys } from './support.ts';
 
 const run = promisify(execFile);
 
@@ -20,7 +22,7 @@ describe('enrollment service', function () {
   let keys: TestKeys;
   let dbFile: string;
   let env: Record<string, string>;
-  let service: RunningService;
+  let service: LocalService;
   let db: Database;
   let seedOutput: string;
 
@@ -30,7 +32,7 @@ describe('enrollment service', function () {
     dbFile = path.join(dir, 'enrollment.db');
     env = { ENROLLMENT_DB: dbFile, JWKS_PUBLIC: keys.publicFile };
     seedOutput = await seed();
-    service = await startService('enrollment.ts', env);
+    service = await enrollmentInProcess(dbFile, keys);
     db = await Database.open(dbFile, { readonly: true });
   });
 

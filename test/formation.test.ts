@@ -11,6 +11,7 @@ import { ROOT } from '../lib/config.ts';
 import { DEV_PASSWORD } from '../lib/roster.ts';
 import { startFormation, steadyLoad, untilAllUp, type Formation } from './formation.ts';
 import { call, REFRESH_AUDIENCE } from './support.ts';
+import { linesMatching, waitFor } from './wait.ts';
 
 describe('the formation under Foreman, through the HAProxy gateway', function () {
   this.timeout(180_000);
@@ -38,21 +39,19 @@ describe('the formation under Foreman, through the HAProxy gateway', function ()
   });
 
   it('names the LiteFS replica that served each login', async () => {
-    await sleep(300);
-    assert.ok(formation.log.some((line) => /users\.\d\s+\| POST \/login 200 \d+ms user=student001 replica=secondary[12]/.test(line)), formation.log.join('\n'));
+    await linesMatching(formation.log, /users\.\d\s+\| POST \/login 200 \d+ms user=student001 replica=secondary[12]/);
   });
 
   it('round-robins 30 requests exactly 10/10/10, as the instances\' own lines in Foreman\'s log show', async () => {
     const seen = formation.log.length;
     for (let request = 0; request < 30; request++) assert.equal(await classes(studentToken), 200);
-    await sleep(300);
+    const line = /^\S+ (enrollment\.\d)\s+\| GET \/classes 200 \d+ms user=student001$/;
     const served: Record<string, number> = {};
-    for (const line of formation.log.slice(seen)) {
-      const instance = /^\S+ (enrollment\.\d)\s+\| GET \/classes 200 \d+ms user=student001$/.exec(line)?.[1];
-      if (instance) served[instance] = (served[instance] ?? 0) + 1;
+    for (const [, instance] of (await linesMatching(formation.log, line, { from: seen, count: 30 })).map((found) => line.exec(found)!)) {
+      served[instance] = (served[instance] ?? 0) + 1;
     }
     assert.deepEqual(served, { 'enrollment.1': 10, 'enrollment.2': 10, 'enrollment.3': 10 });
-    assert.ok(formation.log.some((line) => /gateway\.1\s+\| 127\.0\.0\.1 "GET \/classes" enrollment\/e2 200 \d+ ms sub=student001/.test(line)));
+    await linesMatching(formation.log, /gateway\.1\s+\| 127\.0\.0\.1 "GET \/classes" enrollment\/e2 200 \d+ ms sub=student001/, { from: seen });
   });
 
   it('bin/smoke.sh passes against it', async () => {
@@ -86,7 +85,13 @@ describe('the formation under Foreman, through the HAProxy gateway', function ()
     // A roles claim that is not a list holds no role the gateway can find.
     const rolesAsText = await keys.accessToken('student001', 'Student' as unknown as string[]);
     assert.equal((await call(`${formation.gateway}/classes`, { token: rolesAsText })).status, 403);
-    await sleep(300);
+    // Three requests that pass, one to each instance (round robin): once each instance has logged
+    // its own, it has logged anything that reached it before.
+    for (let instance = 0; instance < 3; instance++) {
+      assert.equal((await call(`${formation.gateway}/auto-enrollment`, { token: studentToken })).status, 200);
+    }
+    const passed = await linesMatching(formation.log, /enrollment\.\d\s+\| GET \/auto-enrollment 200 \d+ms user=student001$/, { from: seen, count: 3 });
+    assert.equal(new Set(passed.map((line) => /enrollment\.\d/.exec(line)![0])).size, 3, passed.join('\n'));
     assert.ok(!formation.log.slice(seen).some((line) => /enrollment\.\d\s+\| GET \/classes/.test(line)), 'no refused request reached an instance');
   });
 
@@ -153,7 +158,7 @@ describe('the formation under Foreman, through the HAProxy gateway', function ()
     const statuses = await load;
     assert.deepEqual(Object.keys(statuses), ['200'], JSON.stringify(statuses));
     console.log(`      ${statuses['200']} GETs during the kill, all 200`);
-    assert.ok(formation.log.some((line) => /enrollment\.2\s+\| supervise: enrollment died \(killed by KILL\)/.test(line)));
+    await linesMatching(formation.log, /enrollment\.2\s+\| supervise: enrollment died \(killed by KILL\)/);
     await untilAllUp(formation);
     assert.notEqual(formation.pidOf('enrollment.2', /^node enrollment\.ts/), victim);
     const before = await formation.served();
@@ -171,14 +176,11 @@ describe('the formation under Foreman, through the HAProxy gateway', function ()
     const rotated = await runScript('bin/mkjwks.ts', ['--rotate'], formation.env);
     assert.equal(rotated.status, 0, rotated.output);
     assert.match(rotated.output, /the gateway reloaded/);
-    let newToken = '';
     // The users service looks at its key file once a second.
-    for (let attempt = 0; attempt < 30 && !newToken; attempt++) {
+    const newToken = await waitFor('the users service to sign with the new key', async () => {
       const { access_token } = await login('student001');
-      if (decodeProtectedHeader(access_token).kid !== formation.keys.kid) newToken = access_token;
-      else await sleep(200);
-    }
-    assert.ok(newToken, 'the users service signs with the new key');
+      return decodeProtectedHeader(access_token).kid !== formation.keys.kid && access_token;
+    }, 10_000, 200);
     const newLoad = steadyLoad(() => classes(newToken), 2, stop);
     await sleep(3000);
     stopLoad();
@@ -211,17 +213,15 @@ describe('the formation under Foreman, through the HAProxy gateway', function ()
     assert.deepEqual(Object.keys(statuses), ['200'], JSON.stringify(statuses));
     console.log(`      ${statuses['200']} logins through 3 kills, all 200, slowest ${Math.max(...latencies).toFixed(0)} ms`);
     assert.ok(Math.max(...latencies) < 5000);
-    const deaths = formation.log.filter((line) => /secondary1\.1\s+\| supervise: litefs-secondary1 died \(killed by KILL\)/.test(line));
-    assert.equal(deaths.length, 3, formation.log.join('\n'));
+    const death = /secondary1\.1\s+\| supervise: litefs-secondary1 died \(killed by KILL\)/;
+    await linesMatching(formation.log, death, { count: 3 });
+    assert.equal(formation.log.filter((line) => death.test(line)).length, 3, formation.log.join('\n'));
     // Back after its supervisor's backoff (0.5, 1, then 2 s), it serves its share of logins again.
-    let served = false;
-    for (let attempt = 0; attempt < 50 && !served; attempt++) {
-      const seen = formation.log.length;
+    const seen = formation.log.length;
+    await waitFor('secondary1 to serve a login again', async () => {
       await login('student002');
-      await sleep(200);
-      served = formation.log.slice(seen).some((line) => /users\.\d\s+\| POST \/login 200 .* replica=secondary1$/.test(line));
-    }
-    assert.ok(served, 'secondary1 serves logins again');
+      return formation.log.slice(seen).some((line) => /users\.\d\s+\| POST \/login 200 .* replica=secondary1$/.test(line));
+    }, 20_000, 100);
   });
 });
 

@@ -3,24 +3,25 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { Database } from '../lib/db.ts';
-import { call, makeTestKeys, startService, startUsers, tempDir, type RunningService, type TestKeys } from './support.ts';
+import { enrollmentInProcess, usersInProcess, type LocalService } from './in-process.ts';
+import { call, makeTestKeys, tempDir, type TestKeys } from './support.ts';
 
 describe('Idempotency-Key on writes', () => {
   let keys: TestKeys;
-  let enrollment: RunningService;
+  let enrollment: LocalService;
   let enrollmentDb: string;
-  let users: Awaited<ReturnType<typeof startUsers>>;
+  let users: LocalService;
 
   before(async () => {
     const dir = await tempDir('idempotency');
     keys = await makeTestKeys(dir);
     enrollmentDb = path.join(dir, 'enrollment.db');
-    enrollment = await startService('enrollment.ts', { ENROLLMENT_DB: enrollmentDb, JWKS_PUBLIC: keys.publicFile });
-    users = await startUsers();
+    enrollment = await enrollmentInProcess(enrollmentDb, keys);
+    users = (await usersInProcess({ keys })).service;
   });
   after(async () => {
     await enrollment?.stop();
-    await users?.service.stop();
+    await users?.stop();
   });
 
   const withKey = (key: string) => ({ 'Idempotency-Key': key });
@@ -65,16 +66,16 @@ describe('Idempotency-Key on writes', () => {
 
   it('registers once for a registration sent twice with one key', async () => {
     const body = { username: 'idem-user', password: 'idem password', roles: ['Student'] };
-    const first = await call(`${users.service.url}/users`, { body, headers: withKey('register-once') });
-    const again = await call(`${users.service.url}/users`, { body, headers: withKey('register-once') });
+    const first = await call(`${users.url}/users`, { body, headers: withKey('register-once') });
+    const again = await call(`${users.url}/users`, { body, headers: withKey('register-once') });
     assert.equal(first.status, 201);
     assert.equal(again.status, 201);
     assert.equal(again.headers.get('idempotent-replayed'), 'true');
-    assert.equal((await call(`${users.service.url}/users`, { body })).status, 409);
+    assert.equal((await call(`${users.url}/users`, { body })).status, 409);
   });
 
   it('ignores a key on a login, which writes nothing', async () => {
-    const login = () => call(`${users.service.url}/login`, { body: { username: 'idem-user', password: 'idem password' }, headers: withKey('login-once') });
+    const login = () => call(`${users.url}/login`, { body: { username: 'idem-user', password: 'idem password' }, headers: withKey('login-once') });
     const [first, again] = [await login(), await login()];
     assert.equal(again.status, 200);
     assert.equal(again.headers.get('idempotent-replayed'), null);
@@ -82,8 +83,8 @@ describe('Idempotency-Key on writes', () => {
   });
 
   it('never replays a refresh: its token used twice revokes its login, key or not', async () => {
-    const { refresh_token } = (await call(`${users.service.url}/login`, { body: { username: 'idem-user', password: 'idem password' } })).body;
-    const refresh = () => call(`${users.service.url}/refresh`, { method: 'POST', token: refresh_token, headers: withKey('refresh-once') });
+    const { refresh_token } = (await call(`${users.url}/login`, { body: { username: 'idem-user', password: 'idem password' } })).body;
+    const refresh = () => call(`${users.url}/refresh`, { method: 'POST', token: refresh_token, headers: withKey('refresh-once') });
     assert.equal((await refresh()).status, 200);
     const again = await refresh();
     assert.equal(again.status, 401);

@@ -7,6 +7,7 @@ import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from '../lib/config.ts';
 import { isRunning, makeTestKeys, randomBasePort, startService, tempDir, type RunningService } from './support.ts';
+import { waitFor } from './wait.ts';
 
 export type Node = 'primary' | 'secondary1' | 'secondary2';
 const NODES: Node[] = ['primary', 'secondary1', 'secondary2'];
@@ -27,14 +28,6 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 export async function startCluster(): Promise<Cluster> {
@@ -63,10 +56,15 @@ export async function startCluster(): Promise<Cluster> {
       const mount = path.join(dir, node, 'mnt');
       // A secondary is ready once connected to the primary: LiteFS then shows `.primary`.
       const ready = node === 'primary' ? () => primaryAnswers(basePort) : () => exists(path.join(mount, '.primary'));
-      await until(`LiteFS ${node}`, async () => {
-        if (!isRunning(child)) throw new Error(`litefs ${node} exited:\n${logs.join('\n')}`);
-        return ready();
-      });
+      await waitFor(
+        `LiteFS ${node}`,
+        async () => {
+          if (!isRunning(child)) throw new Error(`litefs ${node} exited:\n${logs.join('\n')}`);
+          return ready();
+        },
+        20_000,
+        50,
+      );
     },
     async kill(node) {
       const child = processes.get(node);

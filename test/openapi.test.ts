@@ -1,19 +1,62 @@
-// The API descriptions are enforced, not just written: each service refuses to start when its
-// routes and its OpenAPI document disagree; Schemathesis, with a valid token, finds no 5xx and no
+// The API descriptions are enforced, not just written: no service is built (so none starts) when
+// its routes and its OpenAPI document disagree; Schemathesis, with a valid token, finds no 5xx and no
 // answer that breaks the documents; and the interactive docs work in a real browser (Chromium).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import process from 'node:process';
 import Router from '@koa/router';
 import { chromium } from 'playwright-core';
 import { enrollmentDocument } from '../enrollment.openapi.ts';
+import { serviceApp, type LogState } from '../lib/http.ts';
 import { routeDifferences } from '../lib/openapi.ts';
 import { DEV_PASSWORD } from '../lib/roster.ts';
 import { usersDocument } from '../users.openapi.ts';
 import { startFormation, type Formation } from './formation.ts';
-import { call } from './support.ts';
+import { enrollmentInProcess, usersInProcess } from './in-process.ts';
+import { call, makeTestKeys, tempDir } from './support.ts';
 
-describe('the OpenAPI documents', function () {
+describe('the OpenAPI route check', () => {
+  const routerAndDocument = () => {
+    const router = new Router<LogState>();
+    router.get('/classes', () => {});
+    router.post('/classes/:id', () => {});
+    return { router, description: { paths: { '/classes': { get: {} }, '/sections': { delete: {} } } } };
+  };
+
+  it('tells a router and a document apart when they list different routes', () => {
+    const { router, description } = routerAndDocument();
+    assert.deepEqual(routeDifferences(router, description), [
+      'POST /classes/{id}: in the router, not in the document',
+      'DELETE /sections: in the document, not in the router',
+    ]);
+  });
+
+  it('builds no service whose routes and document disagree, naming the difference', () => {
+    assert.throws(
+      () => serviceApp({ ...routerAndDocument(), name: 'drifted', close: async () => {} }),
+      /^Error: drifted: the routes and the OpenAPI document disagree:\n {2}POST \/classes\/\{id\}: in the router, not in the document\n {2}DELETE \/sections: in the document, not in the router$/,
+    );
+  });
+
+  it('finds both services as documented: each app builds and serves its document at /openapi.json', async () => {
+    const dir = await tempDir('openapi');
+    const keys = await makeTestKeys(dir);
+    const services = {
+      users: [(await usersInProcess({ keys })).service, usersDocument],
+      enrollment: [await enrollmentInProcess(path.join(dir, 'enrollment.db'), keys), enrollmentDocument],
+    } as const;
+    try {
+      for (const [name, [service, doc]] of Object.entries(services)) {
+        assert.deepEqual((await call(`${service.url}/openapi.json`)).body, JSON.parse(JSON.stringify(doc)), name);
+      }
+    } finally {
+      for (const [service] of Object.values(services)) await service.stop();
+    }
+  });
+});
+
+describe('the OpenAPI documents through the gateway', function () {
   this.timeout(300_000);
   let formation: Formation;
   let token: string; // an account with all three roles, so that every route can be tried
@@ -27,17 +70,6 @@ describe('the OpenAPI documents', function () {
     token = (await call(`${formation.gateway}/login`, { body: account })).body.access_token;
   });
   after(() => formation?.stop());
-
-  it('tells a router and a document apart when they list different routes', () => {
-    const router = new Router();
-    router.get('/classes', () => {});
-    router.post('/classes/:id', () => {});
-    const doc = { paths: { '/classes': { get: {} }, '/sections': { delete: {} } } };
-    assert.deepEqual(routeDifferences(router, doc), [
-      'POST /classes/{id}: in the router, not in the document',
-      'DELETE /sections: in the document, not in the router',
-    ]);
-  });
 
   it('are served by the gateway, and each matches its running service (the services start only if they match)', async () => {
     for (const [name, doc] of [['users', usersDocument], ['enrollment', enrollmentDocument]] as const) {

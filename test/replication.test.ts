@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Database } from '../lib/db.ts';
-import { startCluster, startUsersOn, type Cluster } from './litefs-cluster.ts';
+import { startCluster, startUsersOn, type Cluster, type Node } from './litefs-cluster.ts';
 import { call, type RunningService } from './support.ts';
+import { linesMatching, waitFor } from './wait.ts';
 
 const PASSWORD = 'replicated password';
 
@@ -27,18 +28,50 @@ describe('read replication over real LiteFS (users.ts)', function () {
   this.timeout(120_000);
   let cluster: Cluster;
   let users: RunningService;
+  const down = new Set<Node>(); // killed by a test, and not started again yet
 
   before(async () => {
     cluster = await startCluster();
     users = await startUsersOn(cluster, 1000);
+  });
+  // Each test starts with every node up, whatever the one before did or where it failed.
+  afterEach(async () => {
+    for (const node of down) await start(node);
   });
   after(async () => {
     await users?.stop();
     await cluster?.stop();
   });
 
+  const kill = (node: Node) => {
+    down.add(node);
+    return cluster.kill(node);
+  };
+  const start = async (node: Node) => {
+    await cluster.start(node); // bin/litefs.sh clears the stale mount first
+    down.delete(node);
+  };
   const register = (username: string) => call(`${users.url}/users`, { body: { username, password: PASSWORD, roles: ['Student'] } });
   const login = (username: string) => call(`${users.url}/login`, { body: { username, password: PASSWORD } });
+  const LOGIN_LINE = /^POST \/login 200 .* replica=(\S+)$/;
+
+  async function registeredOnBothSecondaries(username: string): Promise<string> {
+    assert.equal((await register(username)).status, 201);
+    await appearsOn(cluster.dbFile('secondary1'), username);
+    await appearsOn(cluster.dbFile('secondary2'), username);
+    return username;
+  }
+
+  // Logs in until each of `replicas` has served a login: a secondary that was benched is given
+  // work again once its bench is over.
+  async function untilServedBy(username: string, ...replicas: string[]): Promise<void> {
+    const seen = users.logs.length;
+    await waitFor(`logins served by ${replicas.join(' and ')}`, async () => {
+      assert.equal((await login(username)).status, 200);
+      const served = new Set(users.logs.slice(seen).map((line) => LOGIN_LINE.exec(line)?.[1]));
+      return replicas.every((replica) => served.has(replica));
+    });
+  }
 
   // Which replica served each of `count` logins, from the service's own log lines.
   async function loginsServedBy(username: string, count: number): Promise<Record<string, number>> {
@@ -49,11 +82,10 @@ describe('read replication over real LiteFS (users.ts)', function () {
       [],
       'every login must succeed',
     );
-    await sleep(50);
     const served: Record<string, number> = {};
-    for (const line of users.logs.slice(seen)) {
-      const replica = /^POST \/login 200 .* replica=(\S+)$/.exec(line)?.[1];
-      if (replica) served[replica] = (served[replica] ?? 0) + 1;
+    for (const line of await linesMatching(users.logs, LOGIN_LINE, { from: seen, count })) {
+      const replica = LOGIN_LINE.exec(line)![1];
+      served[replica] = (served[replica] ?? 0) + 1;
     }
     return served;
   }
@@ -66,26 +98,28 @@ describe('read replication over real LiteFS (users.ts)', function () {
   });
 
   it('2. spreads 200 logins evenly over the two secondaries', async () => {
-    assert.deepEqual(await loginsServedBy('ada', 200), { secondary1: 100, secondary2: 100 });
+    const username = await registeredOnBothSecondaries('spread');
+    await untilServedBy(username, 'secondary1', 'secondary2');
+    assert.deepEqual(await loginsServedBy(username, 200), { secondary1: 100, secondary2: 100 });
   });
 
   it('3. with a secondary killed, 200 logins all succeed from the other; restarted, it catches up and serves again', async () => {
-    await cluster.kill('secondary1');
-    assert.deepEqual(await loginsServedBy('ada', 200), { secondary2: 200 });
+    const username = await registeredOnBothSecondaries('survivor');
+    await kill('secondary1');
+    assert.deepEqual(await loginsServedBy(username, 200), { secondary2: 200 });
 
     assert.equal((await register('grace')).status, 201); // a write it misses while down
-    await cluster.start('secondary1'); // bin/litefs.sh clears the stale mount first
+    await start('secondary1');
     await appearsOn(cluster.dbFile('secondary1'), 'grace');
-    await sleep(1100); // the rotation retries a benched replica after a second
+    await untilServedBy('grace', 'secondary1');
     assert.deepEqual(await loginsServedBy('grace', 20), { secondary1: 10, secondary2: 10 });
   });
 
   it('3b. with both secondaries killed, logins fall back to the primary', async () => {
-    await cluster.kill('secondary1');
-    await cluster.kill('secondary2');
-    assert.deepEqual(await loginsServedBy('ada', 20), { primary: 20 });
-    await cluster.start('secondary1');
-    await cluster.start('secondary2');
+    const username = await registeredOnBothSecondaries('fallback');
+    await kill('secondary1');
+    await kill('secondary2');
+    assert.deepEqual(await loginsServedBy(username, 20), { primary: 20 });
   });
 
   it('4. 100 register-then-login pairs at once: no failure', async () => {
@@ -101,7 +135,7 @@ describe('read replication over real LiteFS (users.ts)', function () {
   });
 
   it('5. a write that reaches a secondary is refused with an error, never silently lost', async () => {
-    await appearsOn(cluster.dbFile('secondary2'), 'ada');
+    await registeredOnBothSecondaries('written');
     const secondary = await Database.open(cluster.dbFile('secondary2'));
     try {
       await assert.rejects(

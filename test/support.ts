@@ -144,7 +144,8 @@ export function isRunning(child: ChildProcess): boolean {
 }
 
 // The users service on a plain SQLite file (no LiteFS: the file is its own replica), with a
-// throw-away key pair, as the unit-level tests and bin/bench-login.ts want it.
+// throw-away key pair, as the Deno test and bin/bench-login.ts want it (the other tests run it
+// in their own process: test/in-process.ts).
 export async function startUsers(options: { runtime?: 'node' | 'deno'; iterations?: number; env?: Record<string, string> } = {}) {
   const dir = await tempDir('users');
   const keys = await makeTestKeys(dir);

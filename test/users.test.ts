@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Database } from '../lib/db.ts';
-import { AUDIENCE, call, ISSUER, makeTestKeys, REFRESH_AUDIENCE, startService, startUsers, tempDir, type RunningService, type TestKeys } from './support.ts';
+import { usersInProcess, type LocalService } from './in-process.ts';
+import { AUDIENCE, call, ISSUER, makeTestKeys, quantile, REFRESH_AUDIENCE, startService, startUsers, tempDir, type TestKeys } from './support.ts';
 
 const PASSWORD = 'correct horse battery';
 
@@ -20,13 +21,13 @@ function assertProblem(reply: { status: number; headers: Headers; body: any }, s
 }
 
 describe('users service (users.ts)', () => {
-  let service: RunningService;
+  let service: LocalService;
   let keys: TestKeys;
   let db: string;
   let registrarToken: string;
 
   before(async () => {
-    ({ service, keys, db } = await startUsers());
+    ({ service, keys, db } = await usersInProcess());
     registrarToken = await keys.accessToken('registrar', ['Registrar']);
   });
   after(() => service.stop());
@@ -116,7 +117,7 @@ describe('users service (users.ts)', () => {
     });
 
     it('holds an account back after repeated failed logins: 429 with Retry-After, without checking the password', async () => {
-      const { service: limited } = await startUsers({ env: { LOGIN_FREE_FAILURES: '2', LOGIN_FIRST_WAIT_SECONDS: '60' } });
+      const { service: limited } = await usersInProcess({ lockout: { freeFailures: 2, firstWaitSeconds: 60 } });
       try {
         const attempt = (password: string) => call(`${limited.url}/login`, { body: { username: 'nobody', password } });
         assert.equal((await attempt('wrong password 1')).status, 401);
@@ -228,19 +229,32 @@ describe('users service (users.ts)', () => {
 describe('users service timing and concurrency', () => {
   it('an unknown user costs a full hash, like a wrong password', async () => {
     // At 200,000 iterations a hash takes tens of milliseconds; a lookup that skipped it takes ~1.
-    const { service } = await startUsers({ iterations: 200_000 });
+    // Ten failed logins must not hold an account back.
+    const { service } = await usersInProcess({ iterations: 200_000, lockout: { freeFailures: 100 } });
     try {
-      const started = performance.now();
-      const reply = await call(`${service.url}/login`, { body: { username: 'nobody', password: PASSWORD } });
-      assert.equal(reply.status, 401);
-      assert.ok(performance.now() - started > 15, 'the unknown user was answered without hashing');
+      const registered = await call(`${service.url}/users`, { body: { username: 'known', password: PASSWORD, roles: ['Student'] } });
+      assert.equal(registered.status, 201);
+      const refusedIn = async (username: string) => {
+        const started = performance.now();
+        const reply = await call(`${service.url}/login`, { body: { username, password: 'not the password' } });
+        assert.equal(reply.status, 401);
+        return performance.now() - started;
+      };
+      const wrongPassword: number[] = [];
+      const unknownUser: number[] = [];
+      for (let round = 0; round < 5; round++) {
+        wrongPassword.push(await refusedIn('known'));
+        unknownUser.push(await refusedIn('nobody'));
+      }
+      const [wrong, unknown] = [quantile(wrongPassword, 0.5), quantile(unknownUser, 0.5)];
+      assert.ok(unknown > wrong / 2, `the unknown user was answered without hashing: ${unknown.toFixed(1)} ms against ${wrong.toFixed(1)} ms for a wrong password (medians of 5)`);
     } finally {
       await service.stop();
     }
   });
 
   it('keeps answering /health while ten logins hash (no blocking the event loop)', async () => {
-    const { service } = await startUsers({ iterations: 600_000 });
+    const { service } = await usersInProcess({ iterations: 600_000 });
     try {
       await call(`${service.url}/users`, { body: { username: 'busy', password: PASSWORD, roles: ['Student'] } });
       const order: string[] = [];
