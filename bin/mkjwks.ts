@@ -16,8 +16,9 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import { config } from '../lib/config.ts';
+import { newSigningKey } from '../lib/tokens.ts';
 import { commandLine } from './cli.ts';
 
 const { rotate } = commandLine(import.meta.filename, { flags: ['rotate'] }).flags;
@@ -87,19 +88,12 @@ async function reloadGateway(): Promise<void> {
   console.log('the gateway reloaded with the new key set');
 }
 
-async function newKey(): Promise<{ privateJwk: JWK; publicJwk: JWK }> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
-  const publicJwk = await exportJWK(publicKey);
-  const label = { kid: await calculateJwkThumbprint(publicJwk), alg: 'RS256', use: 'sig' };
-  return { privateJwk: { ...(await exportJWK(privateKey)), ...label }, publicJwk: { ...publicJwk, ...label } };
-}
-
 const current = await readKeys(privateKeys);
 if (current.length && existsSync(publicKeys) && !rotate) {
   if (!existsSync(path.join(gatewayKeys, 'keys.cfg'))) await writeGatewayKeys(await readKeys(publicKeys));
   console.log(`keeping the keys in ${path.dirname(privateKeys)} (--rotate makes new ones)`);
 } else {
-  const { privateJwk, publicJwk } = await newKey();
+  const { privateJwk, publicJwk } = await newSigningKey();
   // The previous key stays published so that the tokens it signed live out their lifetime.
   const previous = (await readKeys(publicKeys)).slice(0, rotate ? 1 : 0);
   const published = [publicJwk, ...previous];

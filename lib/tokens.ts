@@ -2,7 +2,7 @@
 // gateway, and verified again by every service with the public key set, so that a request that
 // reaches an instance directly gets nothing it should not.
 import { readFile, stat } from 'node:fs/promises';
-import { createLocalJWKSet, errors, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { calculateJwkThumbprint, createLocalJWKSet, errors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { config } from './config.ts';
 import { forbidden, unauthorized } from './problem.ts';
 
@@ -69,6 +69,15 @@ export async function tokenSigner(file: string): Promise<(claims: JWTPayload) =>
     const { kid, key } = await signingKey();
     return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(key);
   };
+}
+
+// A new RS256 signing key, as the private and the public JWK, each labelled with its kid (the
+// public key's thumbprint), alg and use: bin/mkjwks writes them into key sets, tests likewise.
+export async function newSigningKey(): Promise<{ privateJwk: JWK; publicJwk: JWK }> {
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
+  const publicJwk = await exportJWK(publicKey);
+  const label = { kid: await calculateJwkThumbprint(publicJwk), alg: 'RS256', use: 'sig' };
+  return { privateJwk: { ...(await exportJWK(privateKey)), ...label }, publicJwk: { ...publicJwk, ...label } };
 }
 
 export function bearerOf(authorization: string | undefined): string | undefined {

@@ -6,8 +6,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type CryptoKey, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
+import { importJWK, jwtVerify, SignJWT, type CryptoKey, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { ROOT } from '../lib/config.ts';
+import { newSigningKey } from '../lib/tokens.ts';
 
 export const ISSUER = 'enrollment-gateway/users';
 export const AUDIENCE = 'enrollment-gateway';
@@ -42,13 +43,11 @@ export interface TestKeys {
 
 // A throw-away key pair, written where the services read keys (jwks-public.json, jwks-private.json).
 export async function makeTestKeys(dir: string): Promise<TestKeys> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
-  const publicJwk = await exportJWK(publicKey);
-  const label = { kid: await calculateJwkThumbprint(publicJwk), alg: 'RS256', use: 'sig' };
+  const { privateJwk, publicJwk } = await newSigningKey();
   const publicFile = path.join(dir, 'jwks-public.json');
   const privateFile = path.join(dir, 'jwks-private.json');
-  await writeFile(publicFile, JSON.stringify({ keys: [{ ...publicJwk, ...label }] }));
-  await writeFile(privateFile, JSON.stringify({ keys: [{ ...(await exportJWK(privateKey)), ...label }] }));
+  await writeFile(publicFile, JSON.stringify({ keys: [publicJwk] }));
+  await writeFile(privateFile, JSON.stringify({ keys: [privateJwk] }));
   return testKeysFrom(privateFile, publicFile);
 }
 
