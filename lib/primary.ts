@@ -39,6 +39,7 @@ export class Primary implements Connection {
   readonly file: string;
   #db?: Database;
   #reconnecting = false;
+  #attempt?: Promise<boolean>; // the open under way, which every caller shares
   #closed = false;
   #lastFailure = '';
   readonly #open: (options: { create: boolean }) => Promise<Database>;
@@ -88,7 +89,11 @@ export class Primary implements Connection {
     await db?.close().catch(() => {});
   }
 
+  // Without a connection, a call first tries to open one (sharing any try under way) rather than
+  // wait for the next background try: a primary back a moment ago may already hold what another
+  // instance has just written there (a user registered a moment ago, say).
   async #use<T>(work: (db: Database) => Promise<T>): Promise<T> {
+    if (!this.#db) await this.#openOnce();
     const db = this.#db;
     if (!db) throw new PrimaryAway();
     try {
@@ -113,8 +118,13 @@ export class Primary implements Connection {
   async #reconnect(): Promise<void> {
     if (this.#reconnecting) return;
     this.#reconnecting = true;
-    while (!this.#closed && !(await this.#tryOpen())) await sleep(this.#retryMs);
+    while (!this.#closed && !(await this.#openOnce())) await sleep(this.#retryMs);
     this.#reconnecting = false;
+  }
+
+  #openOnce(): Promise<boolean> {
+    this.#attempt ??= this.#tryOpen().finally(() => (this.#attempt = undefined));
+    return this.#attempt;
   }
 
   // The first open may create the database (a new cluster); a reopen never does. The first one
