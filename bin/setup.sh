@@ -3,7 +3,8 @@
 #
 # Installs whatever is missing, and only that: Node.js 24 (from the npm registry, when the `node` on
 # PATH is older), npm packages, Foreman, fuse3, HAProxy, jq and curl (Debian), and LiteFS (built with
-# `go install`). Node and LiteFS go into a cache outside the clone, so every clone reuses them.
+# `go install`), Litestream (likewise). Node, LiteFS and Litestream go into a cache outside the
+# clone, so every clone reuses them.
 # Run it, or source it to also get Node 24 and the cache's bin directory on PATH.
 #   --node-only  only Node 24, put on PATH when sourced (bin/node and the bin/ wrappers do that)
 #   --tests      also what only the tests use: Chromium (Debian) and Schemathesis (PyPI, into a
@@ -24,6 +25,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 NODE_MAJOR=24
 NODE_VERSION=24.22.3 # the Node 24 LTS installed when the machine has none
 LITEFS_VERSION=v0.5.14
+LITESTREAM_VERSION=v0.5.18
 SCHEMATHESIS_VERSION=4.32.5
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/enrollment-gateway
 TOOLS_BIN=$CACHE/bin
@@ -85,13 +87,13 @@ install_npm_packages() {
   npm ci --no-audit --no-fund --loglevel=error
 }
 
-install_litefs() {
-  command -v litefs >/dev/null && return
-  command -v go >/dev/null || { say "Go is needed to build LiteFS; install it and run this again" >&2; exit 1; }
-  say "building LiteFS $LITEFS_VERSION into $TOOLS_BIN"
+# go_install NAME VERSION PACKAGE: builds NAME into the cache with `go install`, unless one is on PATH.
+go_install() {
+  command -v "$1" >/dev/null && return
+  command -v go >/dev/null || { say "Go is needed to build $1; install it and run this again" >&2; exit 1; }
+  say "building $1 $2 into $TOOLS_BIN"
   mkdir -p "$TOOLS_BIN"
-  GOBIN=$TOOLS_BIN CGO_ENABLED=0 go install -ldflags "-X main.Version=$LITEFS_VERSION" \
-    "github.com/superfly/litefs/cmd/litefs@$LITEFS_VERSION"
+  GOBIN=$TOOLS_BIN CGO_ENABLED=0 go install -ldflags "-X main.Version=$2" "$3@$2"
 }
 
 install_test_tools() {
@@ -113,6 +115,8 @@ use_node
 if [[ ${1:-} == --node-only ]]; then return 0 2>/dev/null || exit 0; fi
 install_debian_packages
 install_npm_packages
-install_litefs
+go_install litefs "$LITEFS_VERSION" github.com/superfly/litefs/cmd/litefs
+# Litestream backs up the enrollment database (bin/litestream.sh); its SQLite is pure Go.
+go_install litestream "$LITESTREAM_VERSION" github.com/benbjohnson/litestream/cmd/litestream
 if [[ ${1:-} == --tests ]]; then install_test_tools; fi
-say "ready: node $(node --version) ($(command -v node)), $(foreman version 2>/dev/null | sed 's/^/foreman /'), $(haproxy -v 2>/dev/null | head -n 1 | cut -d' ' -f1-3), litefs $(litefs version 2>/dev/null | head -n 1)"
+say "ready: node $(node --version) ($(command -v node)), $(foreman version 2>/dev/null | sed 's/^/foreman /'), $(haproxy -v 2>/dev/null | head -n 1 | cut -d' ' -f1-3), litefs $(litefs version 2>/dev/null | head -n 1), litestream $(litestream version 2>/dev/null)"

@@ -16,4 +16,4 @@ node bin/seed-enrollment.ts
 # Foreman's log also goes to var/formation.log (bin/loadtest.sh counts who served what from it);
 # tee -i outlives Ctrl-C, so that Foreman's shutdown lines still have somewhere to go.
 foreman start --procfile Procfile --port "$BASE_PORT" \
-  --formation users=2,enrollment=3,primary=1,secondary1=1,secondary2=1,gateway=1 2>&1 | tee -i var/formation.log
+  --formation users=2,enrollment=3,primary=1,secondary1=1,secondary2=1,gateway=1,litestream=1,users-backup=1 2>&1 | tee -i var/formation.log

@@ -72,6 +72,9 @@ export const config = Object.freeze({
     port: integer('PORT', ports.enrollment[0]),
     db: file('ENROLLMENT_DB', 'var/enrollment.db'),
   },
+  // Backups of both databases: BACKUP_DIR/enrollment (Litestream) and BACKUP_DIR/users (litefs
+  // export). Beside the enrollment database by default, so a test's formation keeps its own.
+  backupDir: file('BACKUP_DIR', path.join(path.dirname(file('ENROLLMENT_DB', 'var/enrollment.db')), 'backups')),
   jwt: {
     issuer: text('JWT_ISSUER', 'enrollment-gateway/users'),
     audience: text('JWT_AUDIENCE', 'enrollment-gateway'),

@@ -104,12 +104,14 @@ function changes(before: Map<string, string>, after: Map<string, string>, ignore
 }
 
 // What a formation running on var/ (npm start) changes by itself: LiteFS prunes its transaction
-// files on a timer; and if the formation served requests meanwhile (its log grew), its log and
-// databases.
+// files on a timer, and Litestream and the users backups write on theirs; and if the formation
+// served requests meanwhile (its log grew), its log and databases.
 function formationWrites(before: Map<string, string>, after: Map<string, string>): (file: string) => boolean {
   const served = before.get('formation.log') !== after.get('formation.log');
   return (file) =>
     /^litefs\/[^/]+\/data\/dbs\/[^/]+\/ltx\//.test(file) ||
+    file.startsWith('backups/') ||
+    file.startsWith('enrollment.db-litestream') ||
     (served && (file === 'formation.log' || file.startsWith('enrollment.db') || /^litefs\/[^/]+\/data\//.test(file)));
 }
 
@@ -172,7 +174,8 @@ describe('bin/ commands: --help, a bogus option, and the destructive ones', func
   it('finds the commands in bin/ (every one the README names, none of the modules)', () => {
     for (const name of ['bench-login.ts', 'forge-token.ts', 'gateway-env.ts', 'gateway.sh', 'kill-under-load.sh', 'litefs-reset.sh', 'litefs.sh', 'loadtest.sh',
       'migrate-users-journal.sh', 'migrate-users-journal.ts', 'mkjwks', 'mkjwks.ts', 'replication-lag.ts', 'seed-enrollment.ts', 'seed-users.ts', 'setup.sh',
-      'smoke.sh', 'start.sh', 'supervise.sh', 'test.sh']) {
+      'smoke.sh', 'start.sh', 'supervise.sh', 'test.sh', 'backup-now.ts', 'backup-users-every.sh', 'bench-backup.ts', 'list-backups.ts', 'litestream.sh',
+      'restore-enrollment.ts', 'restore-users.ts', 'verify-backup.ts']) {
       assert.ok(COMMANDS.has(name), `bin/${name} is not found as a command`);
     }
     for (const name of ['cli.sh', 'cli.ts', 'loadtest-svg.ts', 'node']) assert.ok(!COMMANDS.has(name), `bin/${name} is taken for a command`);
