@@ -19,7 +19,7 @@ import { ROOT } from '../lib/config.ts';
 import { Database } from '../lib/db.ts';
 import { STUDENTS } from '../lib/roster.ts';
 import { tool } from '../lib/backup-settings.ts';
-import { call, makeTestKeys, quantile, startService, tempDir } from '../test/support.ts';
+import { call, makeTestKeys, quantile, startService, tempDir } from '../harness/support.ts';
 import { commandLine, refuse } from './cli.ts';
 
 const { operands } = commandLine(import.meta.filename, { max: 1 });

@@ -5,7 +5,7 @@
 // /health is asked every 10 ms and its latency recorded.
 import { config } from '../lib/config.ts';
 import { hashPassword } from '../lib/password.ts';
-import { call, quantile, startUsers } from '../test/support.ts';
+import { call, quantile, startUsers } from '../harness/support.ts';
 import { commandLine } from './cli.ts';
 
 commandLine(import.meta.filename, {});

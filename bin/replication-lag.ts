@@ -3,8 +3,8 @@
 // Replication lag of the real LiteFS cluster: for each of WRITES writes (default 200), the time from
 // COMMIT returning on the primary to the row being readable on each secondary.
 import { Database } from '../lib/db.ts';
-import { startCluster } from '../test/litefs-cluster.ts';
-import { quantile } from '../test/support.ts';
+import { startCluster } from '../harness/litefs-cluster.ts';
+import { quantile } from '../harness/support.ts';
 import { commandLine, refuse } from './cli.ts';
 
 const [count = '200'] = commandLine(import.meta.filename, { max: 1 }).operands;

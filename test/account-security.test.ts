@@ -8,8 +8,8 @@ import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Database } from '../lib/db.ts';
 import { startFormation, type Formation } from './formation.ts';
-import { call } from './support.ts';
-import { linesMatching, waitFor } from './wait.ts';
+import { call } from '../harness/support.ts';
+import { linesMatching, waitFor } from '../harness/wait.ts';
 
 const ITERATIONS = 300_000; // above the 260,000 of the Python-made hash, so it is rehashed
 const LIMITS = { LOGIN_FREE_FAILURES: '3', LOGIN_FIRST_WAIT_SECONDS: '1', LOGIN_MAX_WAIT_SECONDS: '2', GATEWAY_LOGIN_FAILURES_PER_MINUTE: '8' };

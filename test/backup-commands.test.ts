@@ -13,7 +13,7 @@ import { ROOT } from '../lib/config.ts';
 import { listSnapshots, thin } from '../lib/users-backups.ts';
 import { stamp } from '../lib/backup-settings.ts';
 import { backupSettingsIn, runBin } from './backup-formation.ts';
-import { randomBasePort, tempDir } from './support.ts';
+import { randomBasePort, tempDir } from '../harness/support.ts';
 
 const digest = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 

@@ -15,7 +15,7 @@ import { DEV_PASSWORD } from '../lib/roster.ts';
 import { checkEnrollmentRules } from '../lib/rules.ts';
 import { backupSettingsIn, runBin } from './backup-formation.ts';
 import { startFormation, type Formation } from './formation.ts';
-import { call, tempDir } from './support.ts';
+import { call, tempDir } from '../harness/support.ts';
 
 async function token(formation: Formation, username: string, password = DEV_PASSWORD): Promise<string> {
   const reply = await call(`${formation.gateway}/login`, { body: { username, password } });

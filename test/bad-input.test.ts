@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import { Database } from '../lib/db.ts';
 import { enrollmentInProcess, usersInProcess, type LocalService } from './in-process.ts';
-import { call, makeTestKeys, tempDir } from './support.ts';
+import { call, makeTestKeys, tempDir } from '../harness/support.ts';
 
 const METHODS = ['PROPFIND', 'PROPPATCH', 'TRACE', 'PURGE', 'LOCK', 'UNLOCK', 'COPY', 'MOVE', 'MKCOL', 'SEARCH', 'REPORT', 'LINK', 'UNLINK', 'PATCH', 'OPTIONS', 'PUT', 'DELETE', 'POST', 'GET', 'HEAD'];
 const USERS_ROUTES = ['/users', '/users/alice', '/users/alice/password', '/login', '/refresh', '/logout', '/health', '/.well-known/jwks.json', '/no-such-route'];

@@ -16,7 +16,7 @@ import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import process from 'node:process';
 import { ROOT } from '../lib/config.ts';
-import { randomBasePort, tempDir } from './support.ts';
+import { randomBasePort, tempDir } from '../harness/support.ts';
 
 const BIN = path.join(ROOT, 'bin');
 const PASSTHROUGH = new Set(['node']);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ROOT } from '../lib/config.ts';
 import { Database } from '../lib/db.ts';
 import { checkEnrollmentRules } from '../lib/rules.ts';
-import { call, makeTestKeys, startService, tempDir, type RunningService } from './support.ts';
+import { call, makeTestKeys, startService, tempDir, type RunningService } from '../harness/support.ts';
 
 // Small sections that many students want at once. Each seated student drops once and the last
 // LEAVES waiting students of sections 2, 4 and 5 leave (4 drops cannot promote them first), while

@@ -13,7 +13,7 @@ import { ROOT } from '../lib/config.ts';
 import { Database } from '../lib/db.ts';
 import { INSTRUCTORS, STUDENTS } from '../lib/roster.ts';
 import { enrollmentInProcess, type LocalService } from './in-process.ts';
-import { call, makeTestKeys, startService, tempDir, type Reply, type TestKeys } from './support.ts';
+import { call, makeTestKeys, startService, tempDir, type Reply, type TestKeys } from '../harness/support.ts';
 
 const run = promisify(execFile);
 

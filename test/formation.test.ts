@@ -10,8 +10,8 @@ import { decodeProtectedHeader } from 'jose';
 import { ROOT } from '../lib/config.ts';
 import { DEV_PASSWORD } from '../lib/roster.ts';
 import { startFormation, steadyLoad, untilAllUp, type Formation } from './formation.ts';
-import { call, REFRESH_AUDIENCE } from './support.ts';
-import { linesMatching, waitFor } from './wait.ts';
+import { call, REFRESH_AUDIENCE } from '../harness/support.ts';
+import { linesMatching, waitFor } from '../harness/wait.ts';
 
 describe('the formation under Foreman, through the HAProxy gateway', function () {
   this.timeout(180_000);

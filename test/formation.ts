@@ -7,7 +7,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from '../lib/config.ts';
-import { call, isRunning, randomBasePort, tempDir, testKeysFrom, type TestKeys } from './support.ts';
+import { call, isRunning, randomBasePort, tempDir, testKeysFrom, type TestKeys } from '../harness/support.ts';
 
 export const FORMATION = 'users=2,enrollment=3,primary=1,secondary1=1,secondary2=1,gateway=1,litestream=1,users-backup=1';
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { Database } from '../lib/db.ts';
 import { enrollmentInProcess, usersInProcess, type LocalService } from './in-process.ts';
-import { call, makeTestKeys, tempDir, type TestKeys } from './support.ts';
+import { call, makeTestKeys, tempDir, type TestKeys } from '../harness/support.ts';
 
 describe('Idempotency-Key on writes', () => {
   let keys: TestKeys;

@@ -7,7 +7,7 @@ import { createEnrollmentApp, openEnrollmentDeps } from '../enrollment.ts';
 import { config } from '../lib/config.ts';
 import { listen, type LogWriter, type ServiceApp } from '../lib/http.ts';
 import { createUsersApp, openUsersDeps } from '../users.ts';
-import { makeTestKeys, tempDir, type TestKeys } from './support.ts';
+import { makeTestKeys, tempDir, type TestKeys } from '../harness/support.ts';
 
 export interface LocalService {
   url: string;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ROOT } from '../lib/config.ts';
 import { DEV_PASSWORD } from '../lib/roster.ts';
 import { startFormation, type Formation } from './formation.ts';
-import { call, isRunning, tempDir } from './support.ts';
+import { call, isRunning, tempDir } from '../harness/support.ts';
 
 interface Report {
   phases: { name: string; requestsPerSecond: number; spread?: Record<string, number> }[];

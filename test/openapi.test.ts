@@ -14,7 +14,7 @@ import { DEV_PASSWORD } from '../lib/roster.ts';
 import { usersDocument } from '../users.openapi.ts';
 import { startFormation, type Formation } from './formation.ts';
 import { enrollmentInProcess, usersInProcess } from './in-process.ts';
-import { call, makeTestKeys, tempDir } from './support.ts';
+import { call, makeTestKeys, tempDir } from '../harness/support.ts';
 
 describe('the OpenAPI route check', () => {
   const routerAndDocument = () => {

@@ -3,8 +3,8 @@
 // storm logs in at once, and the users service never dies.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, startUsersOn, type Cluster } from './litefs-cluster.ts';
-import { call, isRunning, quantile, type RunningService } from './support.ts';
+import { startCluster, startUsersOn, type Cluster } from '../harness/litefs-cluster.ts';
+import { call, isRunning, quantile, type RunningService } from '../harness/support.ts';
 
 const STORM_MS = Number(process.env.STORM_SECONDS ?? 30) * 1000;
 const PASSWORD = 'storm password';

@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Database } from '../lib/db.ts';
-import { startCluster, startUsersOn, type Cluster, type Node } from './litefs-cluster.ts';
-import { call, type RunningService } from './support.ts';
-import { linesMatching, waitFor } from './wait.ts';
+import { startCluster, startUsersOn, type Cluster, type Node } from '../harness/litefs-cluster.ts';
+import { call, type RunningService } from '../harness/support.ts';
+import { linesMatching, waitFor } from '../harness/wait.ts';
 
 const PASSWORD = 'replicated password';
 

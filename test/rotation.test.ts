@@ -3,7 +3,7 @@ import { copyFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Database, type Connection } from '../lib/db.ts';
 import { ReadRotation } from '../lib/rotation.ts';
-import { tempDir } from './support.ts';
+import { tempDir } from '../harness/support.ts';
 
 // Each file answers with its own name, so a read says where it was served from.
 async function namedDatabase(file: string, name: string): Promise<Database> {

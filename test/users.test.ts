@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Database } from '../lib/db.ts';
 import { usersInProcess, type LocalService } from './in-process.ts';
-import { AUDIENCE, call, ISSUER, makeTestKeys, quantile, REFRESH_AUDIENCE, startService, startUsers, tempDir, type TestKeys } from './support.ts';
+import { AUDIENCE, call, ISSUER, makeTestKeys, quantile, REFRESH_AUDIENCE, startService, startUsers, tempDir, type TestKeys } from '../harness/support.ts';
 
 const PASSWORD = 'correct horse battery';
 
