@@ -134,6 +134,7 @@ export interface EnrollmentDeps {
 export async function openEnrollmentDeps(settings: typeof config.enrollment, jwt: typeof config.jwt, log: LogWriter = toStdout): Promise<EnrollmentDeps> {
   const db = await Database.open(settings.db);
   await db.execFile(path.join(ROOT, 'sql/enrollment.sql')); // also sets WAL and foreign keys
+  await db.execFile(path.join(ROOT, 'sql/idempotency.sql'));
   return { db, publicKeys: await loadPublicKeys(jwt.publicKeys), jwt, log };
 }
 

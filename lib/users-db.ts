@@ -21,6 +21,7 @@ export async function openUsersPrimary({ create = true, file = config.users.prim
     const { journal_mode: mode } = (await db.get<{ journal_mode: string }>('PRAGMA journal_mode'))!;
     if (mode === 'wal') throw new Error(`${file} is in WAL mode (made by an older version): stop the formation and run bin/migrate-users-journal.sh --yes`);
     await db.execFile(path.join(ROOT, 'sql/users.sql'));
+    await db.execFile(path.join(ROOT, 'sql/idempotency.sql'));
     await addPasswordVersion(db);
     return db;
   } catch (error) {

@@ -66,14 +66,3 @@ CREATE TABLE IF NOT EXISTS settings (
   auto_enrollment_frozen INTEGER NOT NULL DEFAULT 0 CHECK (auto_enrollment_frozen IN (0, 1))
 );
 INSERT OR IGNORE INTO settings (id) VALUES (1);
-
--- Writes sent with an Idempotency-Key (lib/idempotency.ts): recorded in the write's own transaction,
--- then given the answer, which a repeat of the request gets again. Kept a day.
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-  key        TEXT    PRIMARY KEY,
-  request    TEXT    NOT NULL,  -- a hash of method, path, caller and body: the same key for another request is refused
-  status     INTEGER,           -- NULL until the answer is kept (the instance died between the two)
-  body       TEXT,
-  location   TEXT,
-  created_at INTEGER NOT NULL   -- unix seconds
-);
