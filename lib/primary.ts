@@ -3,31 +3,36 @@
 // every call on the open file fails (SQLITE_IOERR, SQLITE_CANTOPEN) for good, even after its
 // supervisor has mounted a new litefs in the same place: only a new connection reaches the new mount.
 // While the primary is away, calls fail at once with PrimaryAway (503, Retry-After): they never
-// hang and never half-write (a transaction that fails is rolled back, or never committed).
+// hang and never half-write (a transaction that fails is rolled back, or never committed). A call
+// that hangs is given up after timeoutMs: that one may yet be carried out, and its 503 says so.
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TimeoutError, withTimeout, type Database, type Params, type RunResult, type Connection, type Transaction } from './db.ts';
 import { Problem } from './problem.ts';
 
 export class PrimaryAway extends Problem {
-  constructor() {
-    super(503, 'Service Unavailable', 'the users database cannot be written right now (its primary is restarting): nothing was changed; try again shortly', {
-      'Retry-After': '1',
-    });
+  constructor(detail = 'the users database cannot be written right now (its primary is restarting): nothing was changed; try again shortly') {
+    super(503, 'Service Unavailable', detail, { 'Retry-After': '1' });
   }
 }
+
+const HUNG =
+  'the users database did not answer in time: this change may or may not have been made; send it again with the same Idempotency-Key to learn which';
 
 // What a connection whose file sits on a dead (or replaced) FUSE mount answers, and what opening
 // one says while litefs is not mounted: the primary is away, not broken.
 const LOST = /SQLITE_(IOERR|CANTOPEN|NOTADB|CORRUPT|PROTOCOL|READONLY)|ENOTCONN|not connected|is not a LiteFS mount/;
 const isLost = (error: unknown) => error instanceof TimeoutError || LOST.test(String((error as Error)?.message));
 
+
 export interface PrimaryOptions {
   file: string;
   // Opens the primary's database; throws while it is not there (no live mount, no file). A reopen
   // (`create: false`) must never create the file.
   open: (options: { create: boolean }) => Promise<Database>;
-  // A call that takes longer than this counts as the primary being away.
+  // A call that takes longer than this, its wait for earlier calls on the connection included,
+  // counts as the primary being away (hung): long enough for a burst of writes queued behind
+  // each other, short enough that nobody waits for ever.
   timeoutMs?: number;
   // How often a lost primary is tried again.
   retryMs?: number;
@@ -50,7 +55,7 @@ export class Primary implements Connection {
   constructor(options: PrimaryOptions) {
     this.file = options.file;
     this.#open = options.open;
-    this.#timeoutMs = options.timeoutMs ?? 2000;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#retryMs = options.retryMs ?? 250;
     this.#log = options.log ?? ((line) => process.stdout.write(`${line}\n`));
   }
@@ -101,7 +106,7 @@ export class Primary implements Connection {
     } catch (error) {
       if (!isLost(error)) throw error;
       this.#lose(db, error as Error);
-      throw new PrimaryAway();
+      throw error instanceof TimeoutError ? new PrimaryAway(HUNG) : new PrimaryAway();
     }
   }
 
