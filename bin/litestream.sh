@@ -18,6 +18,13 @@ if [[ -z $litestream ]]; then
 fi
 [[ -f $ENROLLMENT_DB ]] || { echo "litestream.sh: no database at $ENROLLMENT_DB (bin/seed-enrollment.ts makes it)" >&2; exit 1; }
 mkdir -p "$ENROLLMENT_BACKUP_DIR"
-# A socket left by a killed Litestream would make it refuse to start.
-rm -f "$LITESTREAM_SOCKET"
+# A socket left by a killed Litestream would make it refuse to start; one that answers is a
+# Litestream at work (another formation on these files?): two must never write one replica.
+if [[ -S $LITESTREAM_SOCKET ]]; then
+  if node -e 'require("node:net").connect(process.argv[1]).on("connect", () => process.exit(0)).on("error", () => process.exit(1))' "$LITESTREAM_SOCKET"; then
+    echo "litestream.sh: a Litestream already answers on $LITESTREAM_SOCKET" >&2
+    exit 1
+  fi
+  rm -f "$LITESTREAM_SOCKET"
+fi
 exec "$litestream" replicate -config etc/litestream.yml

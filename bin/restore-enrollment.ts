@@ -3,10 +3,13 @@
 // Replaces the enrollment database (ENROLLMENT_DB, default var/enrollment.db) with its state at TIME
 // (ISO 8601 UTC, e.g. 2026-12-03T09:58:00Z), or the latest in the Litestream replica
 // (BACKUP_DIR/enrollment). bin/list-backups.ts enrollment says which times can be reached.
-// The state is restored into a new file beside the database and checked (integrity, row counts,
-// every rule of lib/rules.ts) before anything is replaced; then the database it replaces (with its
-// WAL and Litestream's state) and the replica's history so far move to BACKUP_DIR/replaced/, and
-// Litestream starts a new history from the restored state when the formation starts.
+// The state restored is the one Litestream had shipped at TIME: it ships every second, so commits
+// of the last second before TIME may not be in it. It is restored into a new file beside the
+// database and checked (integrity, row counts, every rule of lib/rules.ts) before anything is
+// replaced. Then a copy of the database it replaces (and Litestream's state) goes to
+// BACKUP_DIR/replaced/, the restored file takes the database's name in one rename (so the name is
+// never empty, whatever fails), and the replica's history so far moves there too: Litestream starts
+// a new history from the restored state when the formation starts.
 // Refuses while the formation runs (an enrollment instance on BASE_PORT + 100..102, or Litestream):
 // stop it (Ctrl-C on npm start), restore, start it again.
 //   --yes  needed: says that what was written after TIME may go (it is kept in BACKUP_DIR/replaced)
@@ -15,6 +18,7 @@ import { cp, mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
 import { backupSettings, stamp } from '../lib/backup-settings.ts';
+import { Database } from '../lib/db.ts';
 import { config } from '../lib/config.ts';
 import { litestreamRunning } from '../lib/enrollment-backups.ts';
 import { partialPath, restoreChecked } from '../lib/enrollment-restore.ts';
@@ -36,21 +40,33 @@ if (running.length) {
   process.exit(1);
 }
 
+const partial = partialPath(db);
+const kept = path.join(replaced, `enrollment-${stamp(new Date())}`);
+let swapped = false;
 try {
-  console.log(`restoring ${time ? `the state at ${time.toISOString()}` : 'the latest state'} from ${enrollmentReplica} ...`);
-  const partial = partialPath(db);
+  console.log(`restoring ${time ? `the state shipped at ${time.toISOString()}` : 'the latest state'} from ${enrollmentReplica} ...`);
   const { checked, restoredTo } = await restoreChecked(partial, time);
-  console.log(`restored and checked (integrity ok, rules hold): last transaction at ${restoredTo.toISOString()}; ${describeRows(checked)}`);
-  const kept = path.join(replaced, `enrollment-${stamp(new Date())}`);
+  console.log(`restored and checked (integrity ok, rules hold): the state Litestream had shipped at ${restoredTo.toISOString()}; ${describeRows(checked)}`);
   await mkdir(kept, { recursive: true });
-  for (const file of [db, `${db}-wal`, `${db}-shm`, litestreamMeta]) {
-    if (existsSync(file)) await move(file, path.join(kept, path.basename(file)));
+  if (existsSync(db)) {
+    // Everything into the database file itself, so that one copy keeps it and no WAL of the old
+    // database is left to be read as the new one's.
+    const old = await Database.open(db, { create: false });
+    await old.exec('PRAGMA wal_checkpoint(TRUNCATE)').finally(() => old.close());
+    await cp(db, path.join(kept, path.basename(db)));
   }
-  if (existsSync(enrollmentReplica)) await move(enrollmentReplica, path.join(kept, 'litestream-replica'));
+  if (existsSync(litestreamMeta)) await cp(litestreamMeta, path.join(kept, path.basename(litestreamMeta)), { recursive: true });
+  await rm(`${db}-wal`, { force: true });
+  await rm(`${db}-shm`, { force: true });
   await rename(partial, db);
+  swapped = true;
+  await rm(litestreamMeta, { recursive: true, force: true });
+  if (existsSync(enrollmentReplica)) await move(enrollmentReplica, path.join(kept, 'litestream-replica'));
   console.log(`${db} is the restored database; the one it replaced, and the replica's history until now, are in ${kept}`);
 } catch (error) {
-  console.error(`restore-enrollment.ts: ${(error as Error).message}`);
+  await rm(partial, { force: true });
+  const where = swapped ? `${db} is the restored database` : `${db} is untouched`;
+  console.error(`restore-enrollment.ts: ${(error as Error).message} (${where}; copies kept so far are in ${kept})`);
   process.exit(1);
 }
 

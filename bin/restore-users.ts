@@ -44,7 +44,7 @@ try {
   } finally {
     await stopPrimary();
   }
-  console.log(`imported through the LiteFS primary ${backupSettings.primaryUrl}: the users database is the snapshot of ${snapshot.time.toISOString()}`);
+  console.log(`imported through the LiteFS primary ${backupSettings.primaryUrl}: the users database is the snapshot ${snapshot.time ? `of ${snapshot.time.toISOString()}` : snapshot.file}`);
 } catch (error) {
   console.error(`restore-users.ts: ${(error as Error).message}`);
   process.exit(1);

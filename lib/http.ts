@@ -157,7 +157,10 @@ export async function serve(app: ServiceApp, port: number, name: string): Promis
     server.closeIdleConnections();
     setTimeout(() => server.closeAllConnections(), 3000).unref();
     // A database call stuck on a dead mount may never let its connection close.
-    setTimeout(() => process.exit(0), 5000).unref();
+    setTimeout(() => {
+      process.stderr.write(`${name}: the databases did not close within 5 s; exiting anyway\n`);
+      process.exit(1);
+    }, 5000).unref();
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

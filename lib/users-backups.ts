@@ -27,14 +27,16 @@ export async function listSnapshots(dir = backupSettings.usersSnapshots): Promis
 
 // The snapshot named by `which` (a file name or path, or a time: the last one taken at or before
 // it), or the newest when undefined.
-export async function findSnapshot(which: string | undefined): Promise<Snapshot> {
+// A file named by its path outside BACKUP_DIR/users has no known time.
+export async function findSnapshot(which: string | undefined): Promise<{ file: string; time?: Date }> {
   const snapshots = await listSnapshots();
   const dir = backupSettings.usersSnapshots;
+  const byName = which === undefined ? undefined : snapshots.find((snapshot) => snapshot.file === path.resolve(dir, which) || path.basename(snapshot.file) === which);
+  if (byName) return byName;
+  // Any snapshot file, BACKUP_DIR/replaced/'s among them (to undo a restore), even with none in dir.
+  if (which !== undefined && existsSync(which)) return { file: path.resolve(which) };
   if (!snapshots.length) throw new Error(`no users snapshot in ${dir}`);
   if (which === undefined) return snapshots.at(-1)!;
-  const byName = snapshots.find((snapshot) => snapshot.file === path.resolve(dir, which) || path.basename(snapshot.file) === which);
-  if (byName) return byName;
-  if (existsSync(which)) return { file: path.resolve(which), time: new Date(NaN) };
   const time = new Date(which);
   if (Number.isNaN(time.getTime())) throw new Error(`no users snapshot named ${which} in ${dir}, and it is not a time`);
   const before = snapshots.filter((snapshot) => snapshot.time <= time).at(-1);
