@@ -51,12 +51,12 @@ async function findUser(db: Transaction, username: string): Promise<User | undef
   return row && { id: row.id, username: row.username, passwordHash: row.password_hash, passwordVersion: row.password_version, roles: row.roles.split(',').sort() as Role[] };
 }
 
-// A read of the primary that may do without it: `otherwise` while it is away.
-async function whilePrimaryAway<T>(read: () => Promise<T>, otherwise: T): Promise<T> {
+// Work on the primary that may do without it: undefined while it is away.
+async function whilePrimaryAway<T>(work: () => Promise<T>): Promise<T | undefined> {
   try {
-    return await read();
+    return await work();
   } catch (error) {
-    if (error instanceof PrimaryAway) return otherwise;
+    if (error instanceof PrimaryAway) return undefined;
     throw error;
   }
 }
@@ -124,7 +124,7 @@ export async function createUsersApp({ primary, replicas, publicKeys, sign, sett
   async function readUser(username: string): Promise<{ user?: User; served: string }> {
     const { value: user, served } = await replicas.read((db) => findUser(db, username));
     if (user || served === 'primary') return { user, served };
-    const fromPrimary = await whilePrimaryAway(() => findUser(primary, username), undefined);
+    const fromPrimary = await whilePrimaryAway(() => findUser(primary, username));
     return { user: fromPrimary, served: `${served}-miss,primary${primary.available ? '' : '-away'}` };
   }
 
@@ -133,7 +133,7 @@ export async function createUsersApp({ primary, replicas, publicKeys, sign, sett
   // While the primary is away nothing can change it, so the replica's hash stands; the window is a
   // change acknowledged by a primary that died before a secondary had it (README, "Failures").
   async function stillCurrent(user: User): Promise<boolean> {
-    const row = await whilePrimaryAway(() => primary.get<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = ?', [user.id]), undefined);
+    const row = await whilePrimaryAway(() => primary.get<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = ?', [user.id]));
     return !row ? !primary.available : row.password_hash === user.passwordHash;
   }
 
@@ -188,7 +188,7 @@ export async function createUsersApp({ primary, replicas, publicKeys, sign, sett
 
   // Returns whether the account has a record of failures, which a success then clears.
   async function refuseIfLockedOut(username: string): Promise<boolean> {
-    const record = await whilePrimaryAway(() => primary.get<FailureRecord>(FIND_FAILURES, [username]), undefined);
+    const record = await whilePrimaryAway(() => primary.get<FailureRecord>(FIND_FAILURES, [username]));
     const wait = Math.max(lockout.waitSeconds(username), waitSeconds(record, settings.lockout));
     if (wait) throw tooManyRequests(`too many failed logins for "${username}": try again in ${wait} s`, wait);
     return record !== undefined;
@@ -206,13 +206,12 @@ export async function createUsersApp({ primary, replicas, publicKeys, sign, sett
             [username, record.failures, record.lockedUntil, record.lastFailure],
           );
         }),
-      undefined,
     );
   }
 
   async function loginSucceeded(username: string, hadFailures: boolean): Promise<void> {
     lockout.succeeded(username);
-    if (hadFailures) await whilePrimaryAway(() => primary.run('DELETE FROM login_failures WHERE username = ?', [username]), undefined);
+    if (hadFailures) await whilePrimaryAway(() => primary.run('DELETE FROM login_failures WHERE username = ?', [username]));
   }
 
   // A family revoked now outlives every refresh token of it: none was issued more than
