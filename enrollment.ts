@@ -2,10 +2,10 @@
 // instructors and the Registrar. Three instances share one SQLite file in WAL mode. Every change
 // runs in one BEGIN IMMEDIATE transaction that reads the state it decides on, so the rules hold
 // under any interleaving of requests across processes. The caller is always the verified bearer.
-import path from 'node:path';
 import Router from '@koa/router';
-import { config, ROOT } from './lib/config.ts';
-import { Database, isUniqueViolation, type Transaction } from './lib/db.ts';
+import { config } from './lib/config.ts';
+import { isUniqueViolation, type Database, type Transaction } from './lib/db.ts';
+import { openEnrollmentDb } from './lib/enrollment-db.ts';
 import { serve, serviceApp, toStdout, type LogState, type LogWriter, type ServiceApp } from './lib/http.ts';
 import { conflict, forbidden, notFound } from './lib/problem.ts';
 import { idempotency } from './lib/idempotency.ts';
@@ -132,9 +132,7 @@ export interface EnrollmentDeps {
 
 // The database that the settings name, with its schema applied, and the public key set.
 export async function openEnrollmentDeps(settings: typeof config.enrollment, jwt: typeof config.jwt, log: LogWriter = toStdout): Promise<EnrollmentDeps> {
-  const db = await Database.open(settings.db);
-  await db.execFile(path.join(ROOT, 'sql/enrollment.sql')); // also sets WAL and foreign keys
-  await db.execFile(path.join(ROOT, 'sql/idempotency.sql'));
+  const db = await openEnrollmentDb(settings);
   return { db, publicKeys: await loadPublicKeys(jwt.publicKeys), jwt, log };
 }
 

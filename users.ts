@@ -8,7 +8,7 @@ import Router from '@koa/router';
 import type { JWTPayload } from 'jose';
 import { repeatUntilClosed } from './lib/background.ts';
 import { config } from './lib/config.ts';
-import { isUniqueViolation, type Transaction } from './lib/db.ts';
+import { isUniqueViolation, withTimeout, type Transaction } from './lib/db.ts';
 import { addDocsRoutes } from './lib/docs.ts';
 import { serve, serviceApp, toStdout, type LogState, type LogWriter, type ServiceApp } from './lib/http.ts';
 import { conflict, forbidden, notFound, Problem, tooManyRequests, unauthorized, unprocessable } from './lib/problem.ts';
@@ -83,6 +83,8 @@ const REVOKE_FAMILY = 'INSERT OR IGNORE INTO revoked_families (family, expires_a
 export interface UsersDeps {
   primary: Primary; // every write, and what must be current
   replicas: ReadRotation; // login reads
+  // On a host without the primary (bin/hosts.sh): whether this host's replica is still connected to it.
+  replicaConnected?: () => Promise<boolean>;
   publicKeys: PublicKeys;
   sign: (claims: JWTPayload) => Promise<string>;
   settings: Pick<typeof config.users, 'pbkdf2Iterations' | 'accessTokenSeconds' | 'refreshTokenSeconds' | 'lockout'>;
@@ -93,8 +95,9 @@ export interface UsersDeps {
 // The databases and keys that the settings name. The primary is connected now if it can be, else
 // tried again in the background (logins need only a replica).
 export async function openUsersDeps(settings: typeof config.users, jwt: typeof config.jwt, log: LogWriter = toStdout): Promise<UsersDeps> {
-  const { primaryDb: file, litefs } = settings;
-  const primary = new Primary({ file, open: ({ create }) => openUsersPrimary({ create, file, litefs }), log });
+  const { primaryDb: file, litefs, primaryElsewhere } = settings;
+  const elsewhere = primaryElsewhere ? "this host holds a replica of the users database and the primary's host is away: nothing was changed; try again shortly" : undefined;
+  const primary = new Primary({ file, open: ({ create }) => openUsersPrimary({ create, file, litefs }), log, elsewhere });
   await primary.connect();
   const replicas = new ReadRotation(
     settings.replicaDbs.map((file, index) => ({ name: `secondary${index + 1}`, file })),
@@ -102,21 +105,34 @@ export async function openUsersDeps(settings: typeof config.users, jwt: typeof c
     {
       // A secondary that has lost its primary may be behind it; while this service cannot reach the
       // primary either, the secondaries are all there is (and nothing can be written meanwhile).
-      ready: litefs ? async (replica) => (await isConnectedSecondary(replica)) || !primary.available : undefined,
+      // (On a host without the primary, every read checks its replica instead: replicaConnected.)
+      ready: litefs && !elsewhere ? async (replica) => (await isConnectedSecondary(replica)) || !primary.available : undefined,
       onFailure: (name, error) => console.error(`replica ${name} skipped: ${(error as Error).message}`),
     },
   );
   const publicKeys = await loadPublicKeys(jwt.publicKeys);
-  return { primary, replicas, publicKeys, sign: await tokenSigner(jwt.privateKeys), settings, jwt, log };
+  // A check of a FUSE mount whose litefs hangs could block: after 200 ms it counts as lost.
+  const [ownReplica] = settings.replicaDbs.map((file) => ({ file }));
+  const replicaConnected = elsewhere ? () => withTimeout(isConnectedSecondary(ownReplica), 200).catch(() => false) : undefined;
+  return { primary, replicas, replicaConnected, publicKeys, sign: await tokenSigner(jwt.privateKeys), settings, jwt, log };
 }
 
 // The app owns the databases it is given: close() closes them.
-export async function createUsersApp({ primary, replicas, publicKeys, sign, settings, jwt, log }: UsersDeps): Promise<ServiceApp> {
+export async function createUsersApp({ primary, replicas, replicaConnected, publicKeys, sign, settings, jwt, log }: UsersDeps): Promise<ServiceApp> {
   const accessTokens = { keys: publicKeys.getKey, issuer: jwt.issuer, audience: jwt.audience };
   const refreshTokens = { keys: publicKeys.getKey, issuer: jwt.issuer, audience: jwt.refreshAudience };
   // Unknown users are checked against this, so they cost as much time as a wrong password.
   const dummyHash = await hashPassword(randomUUID(), settings.pbkdf2Iterations);
   const closed = new AbortController();
+
+  // On a host without the primary, a replica that has lost it may be behind (a partition): its
+  // logins are refused with 503, which the gateway retries on another host, unless the gateway says
+  // that no host has a connected replica (the primary's host is away), when the replicas are as
+  // current as anything left and an answer from them beats none.
+  async function refuseIfStale(ctx: { get(field: string): string }): Promise<void> {
+    if (!replicaConnected || ctx.get('x-stale-reads') === 'allowed' || (await replicaConnected())) return;
+    throw new Problem(503, 'Service Unavailable', "this host's replica has lost the primary and may be behind: try again shortly", { 'Retry-After': '1' });
+  }
 
   // Replication is asynchronous: a user registered a moment ago may not be on the secondary yet,
   // so a miss there is asked again of the primary before it counts as "no such user" (while the
@@ -188,10 +204,20 @@ export async function createUsersApp({ primary, replicas, publicKeys, sign, sett
 
   // Returns whether the account has a record of failures, which a success then clears.
   async function refuseIfLockedOut(username: string): Promise<boolean> {
-    const record = await whilePrimaryAway(() => primary.get<FailureRecord>(FIND_FAILURES, [username]));
+    const record = await failureRecord(username);
     const wait = Math.max(lockout.waitSeconds(username), waitSeconds(record, settings.lockout));
     if (wait) throw tooManyRequests(`too many failed logins for "${username}": try again in ${wait} s`, wait);
     return record !== undefined;
+  }
+
+  // The primary's record; while it is away (or on another host), a replica's copy of it.
+  async function failureRecord(username: string): Promise<FailureRecord | undefined> {
+    try {
+      if (primary.available) return await primary.get<FailureRecord>(FIND_FAILURES, [username]);
+    } catch (error) {
+      if (!(error instanceof PrimaryAway)) throw error;
+    }
+    return whilePrimaryAway(async () => (await replicas.read((db) => db.get<FailureRecord>(FIND_FAILURES, [username]))).value);
   }
 
   async function loginFailed(username: string): Promise<void> {
@@ -254,6 +280,7 @@ export async function createUsersApp({ primary, replicas, publicKeys, sign, sett
     const body = fields(ctx.request.body, ['username', 'password']);
     const username = string(body.username, 'username', { max: 64 }).toLowerCase();
     const secret = password(body.password);
+    await refuseIfStale(ctx);
     const hadFailures = await refuseIfLockedOut(username);
     const { user, served } = await readUser(username);
     ctx.state.log = { replica: served };
@@ -331,6 +358,7 @@ export async function createUsersApp({ primary, replicas, publicKeys, sign, sett
     if (caller.username !== username && !caller.roles.includes('Registrar')) {
       throw forbidden('only the user themselves or a Registrar may see an account');
     }
+    await refuseIfStale(ctx);
     const { user, served } = await readUser(username);
     ctx.state.log = { replica: served };
     if (!user) throw notFound(`no user "${username}"`);
@@ -346,6 +374,7 @@ export async function createUsersApp({ primary, replicas, publicKeys, sign, sett
   // What this instance can do: logins need a replica (or the primary) that answers, writes need the
   // primary. The gateway sends requests only to an instance that can log in.
   router.get('/health', async (ctx) => {
+    await refuseIfStale(ctx);
     const logins = await replicas.read((db) => db.get('SELECT 1 FROM users LIMIT 1')).then(
       () => true,
       () => false,

@@ -2,8 +2,10 @@
 # usage: bin/litefs.sh primary|secondary1|secondary2
 #
 # Procfile command for one LiteFS node. Clears a stale FUSE mount left by a killed litefs, creates
-# the node's dirs, exports what etc/litefs-NODE.yml expands (PORT, PRIMARY_URL, LITEFS_DIR) and
-# runs litefs. LITEFS_DIR (default var/litefs) lets tests run a cluster of their own.
+# the node's dirs, exports what etc/litefs-NODE.yml expands (PORT, LITEFS_ADDR, PRIMARY_URL,
+# LITEFS_DIR) and runs litefs. LITEFS_DIR (default var/litefs) lets tests run a cluster of their
+# own; LITEFS_ADDR (default 127.0.0.1) and PRIMARY_URL let bin/hosts.sh put each node on its own
+# host, the secondaries streaming from the primary's host over the hosts' network.
 set -euo pipefail
 source "$(dirname "$0")/cli.sh"
 parse_args '' 1 1 "$@" || exit "$exit_status"
@@ -20,7 +22,8 @@ esac
 
 export BASE_PORT=${BASE_PORT:-5000}
 export PORT=${PORT:-$((BASE_PORT + offset))}
-export PRIMARY_URL="http://127.0.0.1:$((BASE_PORT + 200))"
+export LITEFS_ADDR=${LITEFS_ADDR:-127.0.0.1}
+export PRIMARY_URL=${PRIMARY_URL:-"http://127.0.0.1:$((BASE_PORT + 200))"}
 export LITEFS_DIR=${LITEFS_DIR:-$PWD/var/litefs}
 if [[ $node == primary && $PORT != "$((BASE_PORT + 200))" ]]; then
   # Secondaries look for the primary at BASE_PORT+200 (Procfile order).

@@ -12,8 +12,9 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
-import { config, ROOT } from '../lib/config.ts';
-import { Database, type Transaction } from '../lib/db.ts';
+import { config } from '../lib/config.ts';
+import { type Transaction } from '../lib/db.ts';
+import { openEnrollmentDb } from '../lib/enrollment-db.ts';
 import { INSTRUCTORS, STUDENTS } from '../lib/roster.ts';
 import { commandLine, listening, refuse } from './cli.ts';
 
@@ -131,8 +132,7 @@ async function seed(tx: Transaction): Promise<void> {
 }
 
 await mkdir(path.dirname(file), { recursive: true });
-const db = await Database.open(file);
-await db.execFile(path.join(ROOT, 'sql/enrollment.sql'));
+const db = await openEnrollmentDb();
 const seeded = await db.transaction(async (tx) => {
   if (!reset && (await tx.get('SELECT 1 FROM classes LIMIT 1'))) return false;
   for (const table of ['drops', 'waitlist', 'enrollments', 'sections', 'classes']) await tx.run(`DELETE FROM ${table}`);

@@ -26,6 +26,13 @@ function integer(name: string, fallback: number): number {
   return value;
 }
 
+// One of the values allowed; the first is the default.
+function choice<T extends string>(name: string, allowed: readonly T[]): T {
+  const value = text(name, allowed[0]);
+  if (!allowed.includes(value as T)) throw new Error(`${name} must be one of ${allowed.join(', ')}, got "${value}"`);
+  return value as T;
+}
+
 function file(name: string, fallback: string): string {
   return path.resolve(ROOT, text(name, fallback));
 }
@@ -52,11 +59,16 @@ export const config = Object.freeze({
     port: integer('PORT', ports.users[0]),
     // Writes go to the LiteFS primary; login reads rotate over the secondaries.
     primaryDb: file('USERS_DB', 'var/litefs/primary/mnt/users.db'),
+    // "none" on the primary's host of bin/hosts.sh: its logins read the primary.
     replicaDbs: text('USERS_REPLICA_DBS', 'var/litefs/secondary1/mnt/users.db,var/litefs/secondary2/mnt/users.db')
       .split(',')
+      .filter((entry) => entry.trim() !== 'none')
       .map((entry) => path.resolve(ROOT, entry.trim())),
     // Off for a plain SQLite file (tests, `deno run`): then nobody waits for a FUSE mount.
     litefs: text('USERS_LITEFS', 'on') !== 'off',
+    // "elsewhere" on a host that holds only a replica (bin/hosts.sh): the gateway sends writes to the
+    // primary's host, and this instance answers logins from its own host's replica alone.
+    primaryElsewhere: choice('USERS_PRIMARY', ['here', 'elsewhere']) === 'elsewhere',
     pbkdf2Iterations: integer('PBKDF2_ITERATIONS', 600_000),
     accessTokenSeconds: integer('ACCESS_TOKEN_SECONDS', 15 * 60),
     refreshTokenSeconds: integer('REFRESH_TOKEN_SECONDS', 24 * 60 * 60),
@@ -71,6 +83,9 @@ export const config = Object.freeze({
   enrollment: {
     port: integer('PORT', ports.enrollment[0]),
     db: file('ENROLLMENT_DB', 'var/enrollment.db'),
+    // "off": a plain file in WAL mode (one host). On LiteFS (bin/hosts.sh) the primary's host writes
+    // it and every other host reads its own replica.
+    litefs: choice('ENROLLMENT_LITEFS', ['off', 'primary', 'replica']),
   },
   // Backups of both databases: BACKUP_DIR/enrollment (Litestream) and BACKUP_DIR/users (litefs
   // export). Beside the enrollment database by default, so a test's formation keeps its own.
@@ -94,6 +109,9 @@ export const config = Object.freeze({
     loginFailuresPerMinute: integer('GATEWAY_LOGIN_FAILURES_PER_MINUTE', 10),
     users: ports.users.map((port) => `127.0.0.1:${port}`),
     enrollment: ports.enrollment.map((port) => `127.0.0.1:${port}`),
+    // With bin/hosts.sh: the hosts' network namespaces, the primary's host first. The gateway then
+    // reaches one users and one enrollment instance on each host, at the same ports inside it.
+    hosts: text('GATEWAY_HOSTS', '').split(',').filter(Boolean),
     // Its sockets: the master CLI (bin/mkjwks --rotate reloads through it) and the stats socket.
     dir: file('GATEWAY_DIR', 'var/gateway'),
   },

@@ -27,6 +27,9 @@ const isLost = (error: unknown) => error instanceof TimeoutError || LOST.test(St
 
 export interface PrimaryOptions {
   file: string;
+  // On a host that holds only a replica (bin/hosts.sh) the primary is on another host, out of reach:
+  // every call answers PrimaryAway with this detail, and nothing is ever opened.
+  elsewhere?: string;
   // Opens the primary's database; throws while it is not there (no live mount, no file). A reopen
   // (`create: false`) must never create the file.
   open: (options: { create: boolean }) => Promise<Database>;
@@ -48,6 +51,7 @@ export class Primary implements Connection {
   #closed = false;
   #lastFailure = '';
   readonly #open: (options: { create: boolean }) => Promise<Database>;
+  readonly #elsewhere?: string;
   readonly #timeoutMs: number;
   readonly #retryMs: number;
   readonly #log: (line: string) => void;
@@ -55,6 +59,7 @@ export class Primary implements Connection {
   constructor(options: PrimaryOptions) {
     this.file = options.file;
     this.#open = options.open;
+    this.#elsewhere = options.elsewhere;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#retryMs = options.retryMs ?? 250;
     this.#log = options.log ?? ((line) => process.stdout.write(`${line}\n`));
@@ -64,6 +69,7 @@ export class Primary implements Connection {
   // replica) and the primary is tried again in the background. Any other failure (a database that
   // needs migrating, say) is thrown: the service must not start on it.
   async connect(): Promise<void> {
+    if (this.#elsewhere) return;
     if (!(await this.#tryOpen({ first: true }))) this.#reconnect();
   }
 
@@ -98,6 +104,7 @@ export class Primary implements Connection {
   // wait for the next background try: a primary back a moment ago may already hold what another
   // instance has just written there (a user registered a moment ago, say).
   async #use<T>(work: (db: Database) => Promise<T>): Promise<T> {
+    if (this.#elsewhere) throw new PrimaryAway(this.#elsewhere);
     if (!this.#db) await this.#openOnce();
     const db = this.#db;
     if (!db) throw new PrimaryAway();

@@ -47,7 +47,7 @@ export class ReadRotation {
   // Each read starts at the next replica in turn and tries every one at most once.
   async read<T>(query: (db: Connection) => Promise<T>): Promise<{ value: T; served: string }> {
     const start = this.#next;
-    this.#next = (start + 1) % this.#replicas.length;
+    this.#next = (start + 1) % Math.max(this.#replicas.length, 1);
     for (let offset = 0; offset < this.#replicas.length; offset++) {
       const replica = this.#replicas[(start + offset) % this.#replicas.length];
       if (replica.benchedUntil > Date.now() || replica.stuck) continue;

@@ -1,6 +1,5 @@
 -- The enrollment service's own database. Safe to run again: every instance applies it on start,
--- and so does bin/seed-enrollment.ts.
-PRAGMA journal_mode = WAL;  -- stored in the file: readers never wait for the one writer
+-- and so does bin/seed-enrollment.ts (both through lib/enrollment-db.ts, which also sets the journal).
 PRAGMA foreign_keys = ON;   -- per connection, which is why it is here and not only in a migration
 
 CREATE TABLE IF NOT EXISTS classes (

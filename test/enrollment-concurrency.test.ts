@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { ROOT } from '../lib/config.ts';
-import { Database } from '../lib/db.ts';
+import { type Database } from '../lib/db.ts';
+import { openEnrollmentDb } from '../lib/enrollment-db.ts';
 import { checkEnrollmentRules } from '../lib/rules.ts';
 import { call, makeTestKeys, startService, tempDir, type RunningService } from '../harness/support.ts';
 
@@ -68,8 +68,7 @@ describe('enrollment under concurrency: three processes, one database', function
     dir = await tempDir('enrollment-concurrency');
     const keys = await makeTestKeys(dir);
     const dbFile = path.join(dir, 'enrollment.db');
-    db = await Database.open(dbFile);
-    await db.execFile(path.join(ROOT, 'sql/enrollment.sql'));
+    db = await openEnrollmentDb({ db: dbFile, litefs: 'off' });
     await db.transaction(async (tx) => {
       const { lastID: classId } = await tx.run("INSERT INTO classes (department, course_code, title) VALUES ('TEST', '1', 'Contended')");
       for (const { number, capacity } of SECTIONS) {
