@@ -78,6 +78,12 @@ export const usersDocument = document(
         responses: { 200: json({ $ref: '#/components/schemas/Health' }), ...errors(503) },
       },
     },
+    '/replica': {
+      get: {
+        summary: "With bin/hosts.sh: whether this host's replica is connected to the primary (asked by the other hosts' instances; not routed by the gateway)",
+        responses: { 200: json({ type: 'object', required: ['connected'], properties: { connected: { type: 'boolean' } } }), ...errors(404) },
+      },
+    },
     '/docs': {
       get: { summary: 'The interactive docs of both services (Swagger UI), through the gateway', responses: { 200: { description: 'An HTML page', content: { 'text/html': { schema: { type: 'string' } } } } } },
     },

@@ -8,7 +8,7 @@ import Router from '@koa/router';
 import type { JWTPayload } from 'jose';
 import { repeatUntilClosed } from './lib/background.ts';
 import { config } from './lib/config.ts';
-import { isUniqueViolation, withTimeout, type Transaction } from './lib/db.ts';
+import { isUniqueViolation, type Transaction } from './lib/db.ts';
 import { addDocsRoutes } from './lib/docs.ts';
 import { serve, serviceApp, toStdout, type LogState, type LogWriter, type ServiceApp } from './lib/http.ts';
 import { conflict, forbidden, notFound, Problem, tooManyRequests, unauthorized, unprocessable } from './lib/problem.ts';
@@ -19,6 +19,7 @@ import { PASSWORD } from './lib/limits.ts';
 import { hashIterations, hashPassword, verifyPassword } from './lib/password.ts';
 import { Primary, PrimaryAway } from './lib/primary.ts';
 import { openUsersPrimary } from './lib/users-db.ts';
+import { replicaConnected, replicaMayAnswer } from './lib/replica-quorum.ts';
 import { ReadRotation } from './lib/rotation.ts';
 import { authenticate, loadPublicKeys, ROLES, tokenSigner, type Caller, type PublicKeys, type Role } from './lib/tokens.ts';
 import { fields, oneOrMoreOf, string, validUsername } from './lib/validate.ts';
@@ -83,8 +84,9 @@ const REVOKE_FAMILY = 'INSERT OR IGNORE INTO revoked_families (family, expires_a
 export interface UsersDeps {
   primary: Primary; // every write, and what must be current
   replicas: ReadRotation; // login reads
-  // On a host without the primary (bin/hosts.sh): whether this host's replica is still connected to it.
-  replicaConnected?: () => Promise<boolean>;
+  // On a host without the primary (bin/hosts.sh): whether this host's replica is connected to it,
+  // and whether it may answer logins (lib/replica-quorum.ts).
+  replica?: { connected: () => Promise<boolean>; mayAnswer: () => Promise<boolean> };
   publicKeys: PublicKeys;
   sign: (claims: JWTPayload) => Promise<string>;
   settings: Pick<typeof config.users, 'pbkdf2Iterations' | 'accessTokenSeconds' | 'refreshTokenSeconds' | 'lockout'>;
@@ -107,30 +109,30 @@ export async function openUsersDeps(settings: typeof config.users, jwt: typeof c
       // primary either, the secondaries are all there is (and nothing can be written meanwhile).
       // (On a host without the primary, every read checks its replica instead: replicaConnected.)
       ready: litefs && !elsewhere ? async (replica) => (await isConnectedSecondary(replica)) || !primary.available : undefined,
+      // With no other replica to turn to, a read waits longer for LiteFS applying a transaction.
+      busyTimeoutMs: elsewhere ? 1000 : undefined,
       onFailure: (name, error) => console.error(`replica ${name} skipped: ${(error as Error).message}`),
     },
   );
   const publicKeys = await loadPublicKeys(jwt.publicKeys);
-  // A check of a FUSE mount whose litefs hangs could block: after 200 ms it counts as lost.
-  const [ownReplica] = settings.replicaDbs.map((file) => ({ file }));
-  const replicaConnected = elsewhere ? () => withTimeout(isConnectedSecondary(ownReplica), 200).catch(() => false) : undefined;
-  return { primary, replicas, replicaConnected, publicKeys, sign: await tokenSigner(jwt.privateKeys), settings, jwt, log };
+  const connected = replicaConnected(settings.replicaDbs[0]);
+  const replica = elsewhere ? { connected, mayAnswer: replicaMayAnswer(connected, settings.peers) } : undefined;
+  return { primary, replicas, replica, publicKeys, sign: await tokenSigner(jwt.privateKeys), settings, jwt, log };
 }
 
 // The app owns the databases it is given: close() closes them.
-export async function createUsersApp({ primary, replicas, replicaConnected, publicKeys, sign, settings, jwt, log }: UsersDeps): Promise<ServiceApp> {
+export async function createUsersApp({ primary, replicas, replica, publicKeys, sign, settings, jwt, log }: UsersDeps): Promise<ServiceApp> {
   const accessTokens = { keys: publicKeys.getKey, issuer: jwt.issuer, audience: jwt.audience };
   const refreshTokens = { keys: publicKeys.getKey, issuer: jwt.issuer, audience: jwt.refreshAudience };
   // Unknown users are checked against this, so they cost as much time as a wrong password.
   const dummyHash = await hashPassword(randomUUID(), settings.pbkdf2Iterations);
   const closed = new AbortController();
 
-  // On a host without the primary, a replica that has lost it may be behind (a partition): its
-  // logins are refused with 503, which the gateway retries on another host, unless the gateway says
-  // that no host has a connected replica (the primary's host is away), when the replicas are as
-  // current as anything left and an answer from them beats none.
-  async function refuseIfStale(ctx: { get(field: string): string }): Promise<void> {
-    if (!replicaConnected || ctx.get('x-stale-reads') === 'allowed' || (await replicaConnected())) return;
+  // On a host without the primary, a replica that has lost it while another host's has not may be
+  // behind (this host is cut off): its logins are refused with 503, which the gateway retries on
+  // another host.
+  async function refuseIfStale(): Promise<void> {
+    if (!replica || (await replica.mayAnswer())) return;
     throw new Problem(503, 'Service Unavailable', "this host's replica has lost the primary and may be behind: try again shortly", { 'Retry-After': '1' });
   }
 
@@ -280,7 +282,7 @@ export async function createUsersApp({ primary, replicas, replicaConnected, publ
     const body = fields(ctx.request.body, ['username', 'password']);
     const username = string(body.username, 'username', { max: 64 }).toLowerCase();
     const secret = password(body.password);
-    await refuseIfStale(ctx);
+    await refuseIfStale();
     const hadFailures = await refuseIfLockedOut(username);
     const { user, served } = await readUser(username);
     ctx.state.log = { replica: served };
@@ -358,7 +360,7 @@ export async function createUsersApp({ primary, replicas, replicaConnected, publ
     if (caller.username !== username && !caller.roles.includes('Registrar')) {
       throw forbidden('only the user themselves or a Registrar may see an account');
     }
-    await refuseIfStale(ctx);
+    await refuseIfStale();
     const { user, served } = await readUser(username);
     ctx.state.log = { replica: served };
     if (!user) throw notFound(`no user "${username}"`);
@@ -374,13 +376,19 @@ export async function createUsersApp({ primary, replicas, replicaConnected, publ
   // What this instance can do: logins need a replica (or the primary) that answers, writes need the
   // primary. The gateway sends requests only to an instance that can log in.
   router.get('/health', async (ctx) => {
-    await refuseIfStale(ctx);
+    await refuseIfStale();
     const logins = await replicas.read((db) => db.get('SELECT 1 FROM users LIMIT 1')).then(
       () => true,
       () => false,
     );
     if (!logins) throw new Problem(503, 'Service Unavailable', 'neither a replica nor the primary of the users database answers', { 'Retry-After': '1' });
     ctx.body = { status: 'ok', logins, writes: primary.available };
+  });
+
+  // Asked by the other hosts' instances (lib/replica-quorum.ts); not routed by the gateway.
+  router.get('/replica', async (ctx) => {
+    if (!replica) throw notFound('this instance has no replica of its own: its host holds the primary, or there is one host');
+    ctx.body = { connected: await replica.connected() };
   });
 
   // Rows that can no longer matter (tokens past their exp, failures long forgotten): deleted hourly.

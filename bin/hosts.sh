@@ -70,14 +70,17 @@ start_host() {
   dir=$HOSTS_DIR/$h
   mkdir -p "$dir"
   local env=(
-    LITEFS_NODE="$node" LITEFS_DIR="$dir/litefs" LITEFS_ADDR="$(address "$h")"
+    LITEFS_NODE="$node" LITEFS_DIR="$dir/litefs" LITEFS_ADDR="$(address "$h")" LISTEN_ADDR=0.0.0.0
     PRIMARY_URL="http://$(address h1):$litefs_port"
     USERS_DB="$dir/litefs/$node/mnt/users.db" ENROLLMENT_DB="$dir/litefs/$node/mnt/enrollment.db"
   )
   if [[ $h == h1 ]]; then
     env+=(USERS_REPLICA_DBS=none ENROLLMENT_LITEFS=primary)
   else
-    env+=(USERS_PRIMARY=elsewhere USERS_REPLICA_DBS="$dir/litefs/$node/mnt/users.db" ENROLLMENT_LITEFS=replica)
+    local peer=h2
+    [[ $h == h2 ]] && peer=h3
+    env+=(USERS_PRIMARY=elsewhere USERS_REPLICA_DBS="$dir/litefs/$node/mnt/users.db" ENROLLMENT_LITEFS=replica
+      USERS_PEERS="http://$(address $peer):$BASE_PORT")
   fi
   env "${env[@]}" setsid nsenter --net="/run/netns/$(netns "$h")" \
     foreman start --procfile etc/host.Procfile --root . --port "$BASE_PORT" >>"$dir/formation.log" 2>&1 </dev/null &
@@ -90,6 +93,9 @@ start_gateway() {
     >>"$HOSTS_DIR/gateway/formation.log" 2>&1 </dev/null &
   echo $! >"$HOSTS_DIR/gateway/foreman.pid"
 }
+
+# A killed litefs leaves a stale mount, which `mountpoint` may still take for a live one: list it.
+live_mount() { mountpoint -q "$1" && timeout 2 ls -A "$1"; }
 
 wait_until() { # SECONDS WHAT COMMAND...
   local seconds=$1 deadline=$((SECONDS + $1)) what=$2
@@ -109,7 +115,7 @@ up() {
   bin/mkjwks
   network_up
   start_host h1
-  wait_until 60 "the primary's mount on h1" mountpoint -q "$(mount_of h1)"
+  wait_until 60 "the primary's mount on h1" live_mount "$(mount_of h1)"
   USERS_DB="$(mount_of h1)/users.db" node bin/seed-users.ts
   ENROLLMENT_DB="$(mount_of h1)/enrollment.db" ENROLLMENT_LITEFS=primary node bin/seed-enrollment.ts
   start_host h2
@@ -125,7 +131,7 @@ up_one() {
   [[ -z $(host_pids "$1") ]] || { say "$1 is running (bin/hosts.sh kill $1 first)"; exit 1; }
   source bin/setup.sh --node-only
   start_host "$1"
-  wait_until 60 "$1's mount" mountpoint -q "$(mount_of "$1")"
+  wait_until 60 "$1's mount" live_mount "$(mount_of "$1")"
   say "$1 is up"
 }
 

@@ -16,7 +16,9 @@ export async function openEnrollmentDb({ db: file, litefs }: Settings = config.e
   if (litefs !== 'off') await waitForMount(path.dirname(file));
   if (litefs === 'replica') {
     await replicated(file);
-    const db = await Database.open(file, { readonly: true, busyTimeoutMs: 100 });
+    // LiteFS applies each of the primary's transactions under the write lock: with writes every few
+    // milliseconds, a read waiting at most 100 ms met SQLITE_BUSY now and then.
+    const db = await Database.open(file, { readonly: true, busyTimeoutMs: 2000 });
     await db.run('PRAGMA foreign_keys = ON');
     return db;
   }

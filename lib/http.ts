@@ -146,7 +146,7 @@ function answerUnparsable(error: Error & { code?: string }, socket: Duplex): voi
 // Listens on loopback (port 0: any free port), answering what Node's parser refuses as problem JSON.
 export function listen(app: Koa<LogState>, port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, '127.0.0.1', () => resolve(server));
+    const server = app.listen(port, config.http.address, () => resolve(server));
     server.once('error', reject);
     server.on('clientError', answerUnparsable);
   });
@@ -156,7 +156,7 @@ export function listen(app: Koa<LogState>, port: number): Promise<Server> {
 // off after three seconds), closes the service's databases, and exits.
 export async function serve(app: ServiceApp, port: number, name: string): Promise<void> {
   const server = await listen(app, port);
-  process.stdout.write(`${name} listening on http://127.0.0.1:${(server.address() as AddressInfo).port}\n`);
+  process.stdout.write(`${name} listening on http://${config.http.address}:${(server.address() as AddressInfo).port}\n`);
   const stop = () => {
     server.close(() => app.close().finally(() => process.exit(0)));
     server.closeIdleConnections();

@@ -23,6 +23,7 @@ export interface RotationOptions {
   ready?: (replica: Replica) => Promise<boolean>;
   benchMs?: number;
   timeoutMs?: number;
+  busyTimeoutMs?: number; // how long a read waits for LiteFS applying a transaction (100 ms)
   onFailure?: (replica: string, error: unknown) => void;
 }
 
@@ -32,6 +33,7 @@ export class ReadRotation {
   readonly #ready: (replica: Replica) => Promise<boolean>;
   readonly #benchMs: number;
   readonly #timeoutMs: number;
+  readonly #busyTimeoutMs: number;
   readonly #onFailure: (replica: string, error: unknown) => void;
   #next = 0;
 
@@ -41,6 +43,7 @@ export class ReadRotation {
     this.#ready = options.ready ?? (async () => true);
     this.#benchMs = options.benchMs ?? 1000;
     this.#timeoutMs = options.timeoutMs ?? 1000;
+    this.#busyTimeoutMs = options.busyTimeoutMs ?? 100;
     this.#onFailure = options.onFailure ?? (() => {});
   }
 
@@ -72,8 +75,8 @@ export class ReadRotation {
 
   async #open(replica: Replica): Promise<Database> {
     if (!(await this.#ready(replica))) throw new Error('not ready');
-    // A read waits at most 100 ms for LiteFS applying a transaction (it holds the lock meanwhile).
-    return Database.open(replica.file, { readonly: true, busyTimeoutMs: 100 });
+    // A read waits at most busyTimeoutMs for LiteFS applying a transaction (it holds the lock meanwhile).
+    return Database.open(replica.file, { readonly: true, busyTimeoutMs: this.#busyTimeoutMs });
   }
 
   // A failed connection may point at a dead FUSE mount: drop it so the next try opens afresh.

@@ -1,0 +1,32 @@
+// On a host without the primary (bin/hosts.sh): may this host's replica answer logins? While it is
+// connected to the primary (LiteFS keeps a `.primary` file in its mount), yes. Once it has lost the
+// primary it may be behind, and this host may be the one cut off from the rest (a partition): it
+// answers only if another host's replica has lost the primary too. Then the primary's host is away,
+// and the replicas hold all that is left. A peer that does not answer counts against: from here, a
+// dead peer and a partition look the same. The peers' verdict is kept for a second.
+import { isConnectedSecondary } from './litefs.ts';
+import { withTimeout } from './db.ts';
+
+// A check of a FUSE mount whose litefs hangs could block: after 200 ms it counts as lost.
+export function replicaConnected(file: string): () => Promise<boolean> {
+  return () => withTimeout(isConnectedSecondary({ file }), 200).catch(() => false);
+}
+
+export function replicaMayAnswer(connected: () => Promise<boolean>, peers: string[], { timeoutMs = 300, keepMs = 1000 } = {}): () => Promise<boolean> {
+  let verdict: { at: number; value: Promise<boolean> } | undefined;
+  const aPeerLostThePrimary = async () => {
+    const answers = await Promise.all(
+      peers.map((peer) =>
+        fetch(new URL('/replica', peer), { signal: AbortSignal.timeout(timeoutMs) })
+          .then((reply) => (reply.ok ? (reply.json() as Promise<{ connected: boolean }>) : undefined))
+          .catch(() => undefined),
+      ),
+    );
+    return answers.some((answer) => answer?.connected === false);
+  };
+  return async () => {
+    if (await connected()) return true;
+    if (!verdict || Date.now() - verdict.at > keepMs) verdict = { at: Date.now(), value: aPeerLostThePrimary() };
+    return verdict.value;
+  };
+}
