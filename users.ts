@@ -115,8 +115,8 @@ export async function openUsersDeps(settings: typeof config.users, jwt: typeof c
     },
   );
   const publicKeys = await loadPublicKeys(jwt.publicKeys);
-  const connected = replicaConnected(settings.replicaDbs[0]);
-  const replica = elsewhere ? { connected, mayAnswer: replicaMayAnswer(connected, settings.peers) } : undefined;
+  const connected = elsewhere ? replicaConnected(settings.replicaDbs[0]) : undefined;
+  const replica = connected && { connected, mayAnswer: replicaMayAnswer(connected, settings.peers) };
   return { primary, replicas, replica, publicKeys, sign: await tokenSigner(jwt.privateKeys), settings, jwt, log };
 }
 

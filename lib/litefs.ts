@@ -17,8 +17,8 @@ export async function waitForMount(dir: string, timeoutMs = 60_000): Promise<voi
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; !(await isFuseMount(dir)); attempt++) {
     if (Date.now() > deadline) throw new Error(`${dir} is not a LiteFS mount after ${timeoutMs / 1000}s`);
-    if (attempt % 10 === 0) process.stdout.write(`waiting for the LiteFS mount ${dir}\n`);
-    await sleep(500);
+    if (attempt % 50 === 0) process.stdout.write(`waiting for the LiteFS mount ${dir}\n`);
+    await sleep(100);
   }
 }
 

@@ -1,15 +1,25 @@
 // On a host without the primary (bin/hosts.sh): may this host's replica answer logins? While it is
-// connected to the primary (LiteFS keeps a `.primary` file in its mount), yes. Once it has lost the
+// connected to the primary (LiteFS keeps a `.primary` file in its mount, and has heard from the
+// primary in the last 3 s), yes. Once it has lost the
 // primary it may be behind, and this host may be the one cut off from the rest (a partition): it
 // answers only if another host's replica has lost the primary too. Then the primary's host is away,
 // and the replicas hold all that is left. A peer that does not answer counts against: from here, a
 // dead peer and a partition look the same. The peers' verdict is kept for a second.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { isConnectedSecondary } from './litefs.ts';
 import { withTimeout } from './db.ts';
 
-// A check of a FUSE mount whose litefs hangs could block: after 200 ms it counts as lost.
+// The primary sends a heartbeat every second, and LiteFS's `.lag` file tells how long ago the last
+// word from it came. Cut off by a partition (packets dropped, nothing closed), a replica keeps its
+// `.primary` file for as long as TCP waits (minutes), but its lag grows from the first second on.
+const MAX_LAG_MS = 3000;
+
+// A check of a FUSE mount whose litefs hangs could block: after 500 ms it counts as lost.
 export function replicaConnected(file: string): () => Promise<boolean> {
-  return () => withTimeout(isConnectedSecondary({ file }), 200).catch(() => false);
+  const lag = path.join(path.dirname(file), '.lag');
+  const check = async () => (await isConnectedSecondary({ file })) && Number((await readFile(lag, 'utf8')).trim()) < MAX_LAG_MS;
+  return () => withTimeout(check(), 500).catch(() => false);
 }
 
 export function replicaMayAnswer(connected: () => Promise<boolean>, peers: string[], { timeoutMs = 300, keepMs = 1000 } = {}): () => Promise<boolean> {
