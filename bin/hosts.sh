@@ -9,7 +9,8 @@
 # enrollment instance. The gateway (HAProxy, etc/haproxy.cfg) runs outside the hosts on
 # 127.0.0.1:BASE_PORT+500 (default 5500) and reaches each host through its own loopback.
 #   up         makes the network, keys and databases, starts every host and the gateway, and
-#              returns once logins work; whatever a run that died left behind is cleared first
+#              returns once logins work and every host's instances are up at the gateway;
+#              whatever a run that died left behind is cleared first
 #   up HOST    starts a host again after `kill HOST` (its machine booting)
 #   down       stops everything, and leaves no namespace, bridge, mount or process behind
 #   status     each host: link, processes, LiteFS role and position, what /health says
@@ -106,6 +107,9 @@ wait_until() { # SECONDS WHAT COMMAND...
   done
 }
 
+# The gateway's stats: every host's users and enrollment instance UP.
+all_up() { [[ $(curl -fsS "http://127.0.0.1:$((BASE_PORT + 501))/;csv" | awk -F, '($1 == "users" || $1 == "enrollment") && $2 ~ /^h[123][ue]$/ && $18 == "UP"' | wc -l) == 6 ]]; }
+
 logs_in() { curl -fsS -o /dev/null -X POST -H 'content-type: application/json' \
   -d "{\"username\":\"registrar\",\"password\":\"$dev_password\"}" "http://127.0.0.1:$((BASE_PORT + 500))/login"; }
 
@@ -123,6 +127,7 @@ up() {
   start_gateway
   dev_password=$(node --input-type=module -e "import { DEV_PASSWORD } from './lib/roster.ts'; console.log(DEV_PASSWORD)")
   wait_until 60 "a login through the gateway" logs_in
+  wait_until 60 "every host's instances up at the gateway" all_up
   say "up: the gateway is http://127.0.0.1:$((BASE_PORT + 500)); logs: bin/hosts.sh logs -f; stop: bin/hosts.sh down"
 }
 

@@ -27,16 +27,20 @@ const options = commandOptions(
     connections: { type: 'string', default: '32' },
     phases: { type: 'string', default: 'reads,direct,logins,writes' },
     log: { type: 'string', default: path.join(ROOT, 'var/formation.log') },
+    hosts: { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(ROOT, 'var/loadtest') },
   },
-  `usage: bin/loadtest.sh [--duration SECONDS] [--connections N] [--phases LIST] [--log FILE]
+  `usage: bin/loadtest.sh [--duration SECONDS] [--connections N] [--phases LIST] [--log FILES] [--hosts]
 
 Load-tests the formation that \`npm start\` runs (BASE_PORT=${config.gateway.port - 500}), through its gateway.
   --duration     seconds per phase (default 10; the whole run takes about 5 x that)
   --connections  concurrent connections for reads and writes (default 32; logins use 2 x cores)
   --phases       any of reads,direct,logins,writes (default all; they run in that order)
   --log          Foreman's log, which npm start writes (default var/formation.log): per-instance
-                 and per-replica counts are taken from the instances' own lines in it
+                 and per-replica counts are taken from the instances' own lines in it; a comma
+                 list of logs counts each one's instances apart, named after the log's directory
+  --hosts        the formation of bin/hosts.sh instead: the hosts' logs under HOSTS_DIR (default
+                 var/hosts), and no "direct" phase (the instances are inside the hosts)
   --out          where the JSON record and the SVG go (default var/loadtest)
 Writes <out>/<time>.json and .svg, also when a phase fails or the run is stopped (SIGINT, SIGTERM).
 The write phase makes its sections in a class of its own, LOAD TEST, and removes them when it ends or
@@ -46,7 +50,9 @@ if stopped.`,
 );
 const seconds = Number(options.duration);
 const connections = Number(options.connections);
-const phases = new Set(options.phases.split(','));
+const hostsDir = path.resolve(ROOT, process.env.HOSTS_DIR || 'var/hosts');
+const phases = new Set(options.phases.split(',').filter((phase) => !(options.hosts && phase === 'direct')));
+const logs = options.hosts ? ['h1', 'h2', 'h3'].map((host) => path.join(hostsDir, host, 'formation.log')) : options.log.split(',');
 const gateway = `http://127.0.0.1:${config.gateway.port}`;
 const instances = config.gateway.enrollment.map((address) => `http://${address}`);
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -87,26 +93,29 @@ async function login(username: string): Promise<string> {
   return bodyOf(reply, [200], `login of ${username} failed`).access_token;
 }
 
-// Foreman's log from here on: the instances' and the users service's own lines.
+// Foreman's logs from here on: the instances' and the users service's own lines. With several logs
+// (one per host), each line's process is named after its log's directory: "h2/enrollment.1".
 async function logFrom(): Promise<() => Promise<string[]>> {
-  if (!existsSync(options.log)) return async () => [];
-  const start = (await stat(options.log)).size;
-  return async () => {
-    const file = await open(options.log, 'r');
+  const files = logs.filter((log) => existsSync(log));
+  const starts = await Promise.all(files.map(async (log) => (await stat(log)).size));
+  const linesOf = async (log: string, start: number) => {
+    const file = await open(log, 'r');
     try {
       const buffer = Buffer.alloc(Math.max(0, (await file.stat()).size - start)); // 0 if npm start began a new log
       await file.read(buffer, 0, buffer.length, start);
-      return buffer.toString().split('\n');
+      const lines = buffer.toString().split('\n');
+      return files.length > 1 ? lines.map((line) => line.replace(/^(\S+ )/, `$1${path.basename(path.dirname(log))}/`)) : lines;
     } finally {
       await file.close();
     }
   };
+  return async () => (await Promise.all(files.map((log, index) => linesOf(log, starts[index])))).flat();
 }
 
 function countBy(lines: string[], pattern: RegExp): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const line of lines) {
-    const key = pattern.exec(line)?.[1];
+    const key = pattern.exec(line)?.slice(1).join('');
     if (key) counts[key] = (counts[key] ?? 0) + 1;
   }
   return counts;
@@ -155,7 +164,7 @@ async function run(name: string, settings: autocannon.Options, expected: (status
 }
 
 // A run whose spread (over instances or replicas) is counted from the lines of Foreman's log that
-// `pattern` picks, captured as group 1.
+// `pattern` picks, named by what its groups capture.
 async function runAndCount(name: string, settings: autocannon.Options, pattern: RegExp): Promise<Phase> {
   const lines = await logFrom();
   const phase = await run(name, settings, ok);
@@ -213,7 +222,7 @@ let reader: Promise<string> | undefined;
 const readSettings = async () => ({ headers: { authorization: `Bearer ${await (reader ??= login('student001'))}` }, connections, duration: seconds });
 
 async function reads(): Promise<void> {
-  const phase = await runAndCount('reads through the gateway: GET /classes', { url: `${gateway}/classes`, ...(await readSettings()) }, /^\S+ (enrollment\.\d+)\s+\| GET \/classes 200 /);
+  const phase = await runAndCount('reads through the gateway: GET /classes', { url: `${gateway}/classes`, ...(await readSettings()) }, /^\S+ (\S*enrollment\.\d+)\s+\| GET \/classes 200 /);
   report.phases.push(phase);
   const deviation = evenShareDeviation(phase.spread!);
   target('reads: 0 errors, 0 non-2xx', `${phase.errors} errors, ${phase.unexpected} non-2xx`, phase.errors + phase.unexpected === 0);
@@ -255,7 +264,7 @@ async function logins(): Promise<void> {
       connections: 2 * availableParallelism(),
       duration: seconds,
     },
-    /^\S+ users\.\d+\s+\| POST \/login 200 .* replica=(\S+)$/,
+    /^\S+ (\S*\/)?users\.\d+\s+\| POST \/login 200 .* replica=(\S+)$/,
   );
   report.phases.push(phase);
   report.pbkdf2LimitPerSecond = limit;

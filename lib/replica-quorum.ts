@@ -13,7 +13,7 @@ import { withTimeout } from './db.ts';
 // The primary sends a heartbeat every second, and LiteFS's `.lag` file tells how long ago the last
 // word from it came. Cut off by a partition (packets dropped, nothing closed), a replica keeps its
 // `.primary` file for as long as TCP waits (minutes), but its lag grows from the first second on.
-const MAX_LAG_MS = 3000;
+export const MAX_LAG_MS = 3000;
 
 // A check of a FUSE mount whose litefs hangs could block: after 500 ms it counts as lost.
 export function replicaConnected(file: string): () => Promise<boolean> {

@@ -172,7 +172,7 @@ describe('bin/ commands: --help, a bogus option, and the destructive ones', func
   });
 
   it('finds the commands in bin/ (every one the README names, none of the modules)', () => {
-    for (const name of ['bench-login.ts', 'forge-token.ts', 'gateway-env.ts', 'gateway.sh', 'kill-under-load.sh', 'litefs-reset.sh', 'litefs.sh', 'loadtest.sh',
+    for (const name of ['bench-login.ts', 'forge-token.ts', 'gateway-env.ts', 'gateway.sh', 'hosts.sh', 'kill-under-load.sh', 'litefs-reset.sh', 'litefs.sh', 'loadtest.sh',
       'migrate-users-journal.sh', 'migrate-users-journal.ts', 'mkjwks', 'mkjwks.ts', 'replication-lag.ts', 'seed-enrollment.ts', 'seed-users.ts', 'setup.sh',
       'smoke.sh', 'start.sh', 'supervise.sh', 'test.sh', 'backup-now.ts', 'backup-users-every.sh', 'bench-backup.ts', 'list-backups.ts', 'litestream.sh',
       'restore-enrollment.ts', 'restore-users.ts', 'verify-backup.ts']) {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from '../lib/config.ts';
+import { MAX_LAG_MS } from '../lib/replica-quorum.ts';
 import { DEV_PASSWORD, STUDENTS } from '../lib/roster.ts';
 import { cannotLogIn, printTallies, startLoad, tallyProblems, type Load, type Tallies } from '../harness/load.ts';
 import { randomBasePort, tempDir } from '../harness/support.ts';
@@ -70,7 +71,7 @@ describe('three hosts under load (bin/hosts.sh: network namespaces, LiteFS over 
     while (Date.now() - cutAt < 10_000) {
       // What LiteFS shows (no time limit here: a slow read under load is not a lost primary).
       const lag = Number(await readFile(path.join(mount('h3'), '.lag'), 'utf8').catch(() => '0'));
-      const connected = (await readFile(path.join(mount('h3'), '.primary')).then(() => true, () => false)) && lag < 3000;
+      const connected = (await readFile(path.join(mount('h3'), '.primary')).then(() => true, () => false)) && lag < MAX_LAG_MS;
       if (!connected) lostAfterMs ??= Date.now() - cutAt;
       if ((await serverStatus('h3u'))?.startsWith('DOWN')) downAtGateway = true;
       await sleep(100);
