@@ -20,6 +20,7 @@ import { Database } from '../lib/db.ts';
 import { STUDENTS } from '../lib/roster.ts';
 import { tool } from '../lib/backup-settings.ts';
 import { call, makeTestKeys, quantile, startService, tempDir } from '../harness/support.ts';
+import { waitFor } from '../harness/wait.ts';
 import { commandLine, refuse } from './cli.ts';
 
 const { operands } = commandLine(import.meta.filename, { max: 1 });
@@ -96,7 +97,7 @@ async function replicationDelays(samples: number): Promise<number[]> {
     const before = level0();
     await call(`${instances[0].url}/me/enrollments${sample % 2 ? `/${sectionId}` : ''}`, sample % 2 ? { method: 'DELETE', token } : { token, body: { section_id: sectionId } });
     const answered = performance.now();
-    while (level0() === before) await sleep(5);
+    await waitFor('the write in the backup (is Litestream running?)', () => level0() !== before, 10_000, 5);
     delays.push(performance.now() - answered);
     await sleep(100 + Math.random() * 400);
   }

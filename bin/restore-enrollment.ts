@@ -21,7 +21,7 @@ import { backupSettings, stamp } from '../lib/backup-settings.ts';
 import { Database } from '../lib/db.ts';
 import { config } from '../lib/config.ts';
 import { litestreamRunning } from '../lib/enrollment-backups.ts';
-import { partialPath, restoreChecked } from '../lib/enrollment-restore.ts';
+import { partialPath, removeKilledRestores, restoreChecked } from '../lib/enrollment-restore.ts';
 import { describeRows } from '../lib/sqlite-check.ts';
 import { commandLine, listening, refuse } from './cli.ts';
 import { parseTime } from './restore-time.ts';
@@ -40,6 +40,7 @@ if (running.length) {
   process.exit(1);
 }
 
+await removeKilledRestores(db);
 const partial = partialPath(db);
 const kept = path.join(replaced, `enrollment-${stamp(new Date())}`);
 let swapped = false;

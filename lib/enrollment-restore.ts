@@ -8,6 +8,7 @@ import { Database } from './db.ts';
 import { restoreInto, removeDatabase } from './enrollment-backups.ts';
 import { checkEnrollmentRules } from './rules.ts';
 import { checkDatabase, type Checked } from './sqlite-check.ts';
+import { removeLeftovers } from './leftovers.ts';
 
 export async function restoreChecked(output: string, time: Date | undefined): Promise<{ checked: Checked; restoredTo: Date }> {
   const restoredTo = await restoreInto(output, time);
@@ -29,3 +30,6 @@ export async function restoreChecked(output: string, time: Date | undefined): Pr
 }
 
 export const partialPath = (db: string) => path.join(path.dirname(db), `.${path.basename(db)}.restoring-${process.pid}`);
+
+// What a killed restore of `db` left behind (with its -wal and -shm).
+export const removeKilledRestores = (db: string) => removeLeftovers(path.dirname(db), `.${path.basename(db)}.restoring-`);

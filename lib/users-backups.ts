@@ -8,6 +8,7 @@ import path from 'node:path';
 import { backupSettings, stamp } from './backup-settings.ts';
 import { checkDatabase, type Checked } from './sqlite-check.ts';
 import { runTool } from './run-tool.ts';
+import { removeLeftovers } from './leftovers.ts';
 
 export interface Snapshot {
   file: string;
@@ -51,6 +52,7 @@ const digest = async (file: string) => createHash('sha256').update(await readFil
 export async function takeSnapshot(now = new Date()): Promise<{ snapshot: Snapshot; checked: Checked; unchanged: boolean }> {
   const dir = backupSettings.usersSnapshots;
   await mkdir(dir, { recursive: true });
+  await removeLeftovers(dir, '.partial-');
   const partial = path.join(dir, `.partial-${process.pid}.db`);
   try {
     await runTool('litefs', ['export', '-name', 'users.db', '-url', backupSettings.primaryUrl, partial]);
