@@ -6,6 +6,7 @@ import Router from '@koa/router';
 import { config } from './lib/config.ts';
 import { isUniqueViolation, type Database, type Transaction } from './lib/db.ts';
 import { openEnrollmentDb } from './lib/enrollment-db.ts';
+import { refuseWhileStale, replicaConnected, replicaMayAnswer } from './lib/replica-quorum.ts';
 import { serve, serviceApp, toStdout, type LogState, type LogWriter, type ServiceApp } from './lib/http.ts';
 import { conflict, forbidden, notFound } from './lib/problem.ts';
 import { idempotency } from './lib/idempotency.ts';
@@ -125,6 +126,8 @@ interface ClassRow {
 
 export interface EnrollmentDeps {
   db: Database;
+  // On a replica-only host (bin/hosts.sh): whether its replica may answer (lib/replica-quorum.ts).
+  replicaMayAnswer?: () => Promise<boolean>;
   publicKeys: PublicKeys;
   jwt: Pick<typeof config.jwt, 'issuer' | 'audience'>;
   log?: LogWriter;
@@ -133,11 +136,12 @@ export interface EnrollmentDeps {
 // The database that the settings name, with its schema applied, and the public key set.
 export async function openEnrollmentDeps(settings: typeof config.enrollment, jwt: typeof config.jwt, log: LogWriter = toStdout): Promise<EnrollmentDeps> {
   const db = await openEnrollmentDb(settings);
-  return { db, publicKeys: await loadPublicKeys(jwt.publicKeys), jwt, log };
+  const mayAnswer = settings.litefs === 'replica' ? replicaMayAnswer(replicaConnected(settings.db), config.replicaPeers) : undefined;
+  return { db, replicaMayAnswer: mayAnswer, publicKeys: await loadPublicKeys(jwt.publicKeys), jwt, log };
 }
 
 // The app owns the database it is given: close() closes it.
-export function createEnrollmentApp({ db, publicKeys, jwt, log }: EnrollmentDeps): ServiceApp {
+export function createEnrollmentApp({ db, replicaMayAnswer, publicKeys, jwt, log }: EnrollmentDeps): ServiceApp {
   const tokens = { keys: publicKeys.getKey, issuer: jwt.issuer, audience: jwt.audience };
   const closed = new AbortController();
 
@@ -444,7 +448,9 @@ export function createEnrollmentApp({ db, publicKeys, jwt, log }: EnrollmentDeps
     router,
     description: enrollmentDocument,
     name: 'enrollment',
-    middleware: [idempotency(db, closed.signal)],
+    // A replica that has lost the primary while another host's has not may be behind: it answers
+    // 503, which the gateway sends on to another host.
+    middleware: [refuseWhileStale(replicaMayAnswer), idempotency(db, closed.signal)],
     log,
     close: async () => {
       closed.abort();

@@ -4,6 +4,7 @@
 // falling back to the primary. A login writes nothing, so logins go on while the primary is away;
 // registration, refresh, logout and password changes then answer 503 with Retry-After.
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import Router from '@koa/router';
 import type { JWTPayload } from 'jose';
 import { repeatUntilClosed } from './lib/background.ts';
@@ -19,7 +20,7 @@ import { PASSWORD } from './lib/limits.ts';
 import { hashIterations, hashPassword, verifyPassword } from './lib/password.ts';
 import { Primary, PrimaryAway } from './lib/primary.ts';
 import { openUsersPrimary } from './lib/users-db.ts';
-import { replicaConnected, replicaMayAnswer } from './lib/replica-quorum.ts';
+import { replicaConnected, replicaMayAnswer, staleReplica } from './lib/replica-quorum.ts';
 import { ReadRotation } from './lib/rotation.ts';
 import { authenticate, loadPublicKeys, ROLES, tokenSigner, type Caller, type PublicKeys, type Role } from './lib/tokens.ts';
 import { fields, oneOrMoreOf, string, validUsername } from './lib/validate.ts';
@@ -102,7 +103,8 @@ export async function openUsersDeps(settings: typeof config.users, jwt: typeof c
   const primary = new Primary({ file, open: ({ create }) => openUsersPrimary({ create, file, litefs }), log, elsewhere });
   await primary.connect();
   const replicas = new ReadRotation(
-    settings.replicaDbs.map((file, index) => ({ name: `secondary${index + 1}`, file })),
+    // Named after the LiteFS node on another host (…/secondary2/mnt/users.db), so its log lines tell.
+    settings.replicaDbs.map((file, index) => ({ name: elsewhere ? path.basename(path.dirname(path.dirname(file))) : `secondary${index + 1}`, file })),
     { name: 'primary', db: primary },
     {
       // A secondary that has lost its primary may be behind it; while this service cannot reach the
@@ -116,7 +118,7 @@ export async function openUsersDeps(settings: typeof config.users, jwt: typeof c
   );
   const publicKeys = await loadPublicKeys(jwt.publicKeys);
   const connected = elsewhere ? replicaConnected(settings.replicaDbs[0]) : undefined;
-  const replica = connected && { connected, mayAnswer: replicaMayAnswer(connected, settings.peers) };
+  const replica = connected && { connected, mayAnswer: replicaMayAnswer(connected, config.replicaPeers) };
   return { primary, replicas, replica, publicKeys, sign: await tokenSigner(jwt.privateKeys), settings, jwt, log };
 }
 
@@ -133,7 +135,7 @@ export async function createUsersApp({ primary, replicas, replica, publicKeys, s
   // another host.
   async function refuseIfStale(): Promise<void> {
     if (!replica || (await replica.mayAnswer())) return;
-    throw new Problem(503, 'Service Unavailable', "this host's replica has lost the primary and may be behind: try again shortly", { 'Retry-After': '1' });
+    throw staleReplica();
   }
 
   // Replication is asynchronous: a user registered a moment ago may not be on the secondary yet,

@@ -81,7 +81,7 @@ start_host() {
     local peer=h2
     [[ $h == h2 ]] && peer=h3
     env+=(USERS_PRIMARY=elsewhere USERS_REPLICA_DBS="$dir/litefs/$node/mnt/users.db" ENROLLMENT_LITEFS=replica
-      USERS_PEERS="http://$(address $peer):$BASE_PORT")
+      REPLICA_PEERS="http://$(address $peer):$BASE_PORT")
   fi
   env "${env[@]}" setsid nsenter --net="/run/netns/$(netns "$h")" \
     foreman start --procfile etc/host.Procfile --root . --port "$BASE_PORT" >>"$dir/formation.log" 2>&1 </dev/null &
@@ -204,6 +204,8 @@ logs() {
     done | sort -s -k2,2
   fi
 }
+
+if [[ $action != logs && $EUID != 0 ]]; then say "$action needs root (network namespaces, a bridge, FUSE mounts)"; exit 1; fi
 
 case $action in
   up) if [[ -n $host ]]; then known_host "$host"; up_one "$host"; else up; fi ;;

@@ -69,9 +69,6 @@ export const config = Object.freeze({
     // "elsewhere" on a host that holds only a replica (bin/hosts.sh): the gateway sends writes to the
     // primary's host, and this instance answers logins from its own host's replica alone.
     primaryElsewhere: choice('USERS_PRIMARY', ['here', 'elsewhere']) === 'elsewhere',
-    // There: the other replica-only hosts' users instances, asked whether their replica has lost the
-    // primary too (lib/replica-quorum.ts).
-    peers: text('USERS_PEERS', '').split(',').filter(Boolean),
     pbkdf2Iterations: integer('PBKDF2_ITERATIONS', 600_000),
     accessTokenSeconds: integer('ACCESS_TOKEN_SECONDS', 15 * 60),
     refreshTokenSeconds: integer('REFRESH_TOKEN_SECONDS', 24 * 60 * 60),
@@ -118,6 +115,9 @@ export const config = Object.freeze({
     // Its sockets: the master CLI (bin/mkjwks --rotate reloads through it) and the stats socket.
     dir: file('GATEWAY_DIR', 'var/gateway'),
   },
+  // On a replica-only host of bin/hosts.sh: the other such hosts' users instances, which both
+  // services ask whether their replica has lost the primary too (lib/replica-quorum.ts).
+  replicaPeers: text('REPLICA_PEERS', '').split(',').filter(Boolean),
   http: {
     // Loopback only; bin/hosts.sh also opens each host's own address (inside its namespace, on the
     // hosts' private bridge), where the other hosts' instances ask GET /replica.

@@ -7,8 +7,10 @@
 // dead peer and a partition look the same. The peers' verdict is kept for a second.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type Koa from 'koa';
 import { isConnectedSecondary } from './litefs.ts';
 import { withTimeout } from './db.ts';
+import { Problem } from './problem.ts';
 
 // The primary sends a heartbeat every second, and LiteFS's `.lag` file tells how long ago the last
 // word from it came. Cut off by a partition (packets dropped, nothing closed), a replica keeps its
@@ -20,6 +22,17 @@ export function replicaConnected(file: string): () => Promise<boolean> {
   const lag = path.join(path.dirname(file), '.lag');
   const check = async () => (await isConnectedSecondary({ file })) && Number((await readFile(lag, 'utf8')).trim()) < MAX_LAG_MS;
   return () => withTimeout(check(), 500).catch(() => false);
+}
+
+// What a replica-only host answers while it may not.
+export const staleReplica = () => new Problem(503, 'Service Unavailable', "this host's replica has lost the primary and may be behind: try again shortly", { 'Retry-After': '1' });
+
+// Refuses every request while this host's replica may not answer; no check without a replica.
+export function refuseWhileStale(mayAnswer?: () => Promise<boolean>): Koa.Middleware {
+  return async (_ctx, next) => {
+    if (mayAnswer && !(await mayAnswer())) throw staleReplica();
+    await next();
+  };
 }
 
 export function replicaMayAnswer(connected: () => Promise<boolean>, peers: string[], { timeoutMs = 300, keepMs = 1000 } = {}): () => Promise<boolean> {
