@@ -34,7 +34,8 @@ export interface Load {
 // Writes carry an Idempotency-Key, as a careful client's do: the gateway may then send one again
 // to another instance when the one handling it dies (lib/idempotency.ts).
 // A write whose connection is closed with no answer (HAProxy does that when the instance handling
-// it dies, on a reused client connection) is sent once more with the same key, and counted as resent.
+// it dies, on a reused client connection) is sent again with the same key, up to three times after
+// 0.1, 0.5 and 1.5 s, as a careful client does, and counted as resent.
 async function send(url: string, method: string, body?: unknown, token?: string): Promise<Reply> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -44,7 +45,15 @@ async function send(url: string, method: string, body?: unknown, token?: string)
     const reply = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
     return { status: reply.status, retryAfter: reply.headers.get('retry-after'), replayed: reply.headers.has('idempotent-replayed'), resent, text: await reply.text() };
   };
-  return once(false).catch((error) => (method === 'GET' ? Promise.reject(error) : once(true)));
+  for (const [attempt, pause] of [0, 100, 500, 1500].entries()) {
+    await sleep(pause);
+    try {
+      return await once(attempt > 0);
+    } catch (error) {
+      if (method === 'GET' || attempt === 3) throw error;
+    }
+  }
+  throw new Error('unreachable');
 }
 
 interface Reply {
