@@ -4,8 +4,9 @@
 // under any interleaving of requests across processes. The caller is always the verified bearer.
 import Router from '@koa/router';
 import { config } from './lib/config.ts';
-import { isUniqueViolation, type Database, type Transaction } from './lib/db.ts';
+import { isUniqueViolation, type Connection, type Database, type Transaction } from './lib/db.ts';
 import { openEnrollmentDb } from './lib/enrollment-db.ts';
+import { Primary } from './lib/primary.ts';
 import { refuseWhileStale, replicaConnected, replicaMayAnswer } from './lib/replica-quorum.ts';
 import { serve, serviceApp, toStdout, type LogState, type LogWriter, type ServiceApp } from './lib/http.ts';
 import { conflict, forbidden, notFound } from './lib/problem.ts';
@@ -125,7 +126,7 @@ interface ClassRow {
 }
 
 export interface EnrollmentDeps {
-  db: Database;
+  db: Connection & Pick<Database, 'transaction' | 'close'>; // a Database, or on LiteFS a Primary
   // On a replica-only host (bin/hosts.sh): whether its replica may answer (lib/replica-quorum.ts).
   replicaMayAnswer?: () => Promise<boolean>;
   publicKeys: PublicKeys;
@@ -135,9 +136,20 @@ export interface EnrollmentDeps {
 
 // The database that the settings name, with its schema applied, and the public key set.
 export async function openEnrollmentDeps(settings: typeof config.enrollment, jwt: typeof config.jwt, log: LogWriter = toStdout): Promise<EnrollmentDeps> {
-  const db = await openEnrollmentDb(settings);
+  const db = settings.litefs === 'off' ? await openEnrollmentDb(settings) : await reconnecting(settings, log);
   const mayAnswer = settings.litefs === 'replica' ? replicaMayAnswer(replicaConnected(settings.db), config.replicaPeers) : undefined;
   return { db, replicaMayAnswer: mayAnswer, publicKeys: await loadPublicKeys(jwt.publicKeys), jwt, log };
+}
+
+// On LiteFS (bin/hosts.sh), the connection dies with its host's litefs (every call on it then fails,
+// even once a new litefs is mounted): it is given up and opened again when the mount is back, and
+// meanwhile requests answer 503 with Retry-After (lib/primary.ts, which does this for the users
+// database's primary). A write on a replica's read-only copy answers the same 503.
+async function reconnecting(settings: typeof config.enrollment, log: LogWriter): Promise<Primary> {
+  const away = "this host's copy of the enrollment database cannot take this request now (its litefs is restarting, or it is a read-only replica and the primary's host is away): nothing was changed; try again shortly";
+  const db = new Primary({ file: settings.db, open: ({ create }) => openEnrollmentDb(settings, { create }), away, log });
+  await db.connect();
+  return db;
 }
 
 // The app owns the database it is given: close() closes it.

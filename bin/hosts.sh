@@ -174,13 +174,22 @@ down_all() {
 
 status() {
   for h in "${HOSTS[@]}"; do
-    local ns mnt link pids role pos users enrollment
+    local ns mnt link pids role pos users enrollment lag
     ns=$(netns "$h")
     [[ -e /run/netns/$ns ]] || { echo "$h: no such host (bin/hosts.sh up)"; continue; }
     mnt=$(mount_of "$h")
     link=$(ip -br link show "$ns" 2>/dev/null | awk '{print $2}')
     pids=$(host_pids "$h" | wc -l)
-    if [[ $h == h1 ]]; then role=primary; elif [[ -e $mnt/.primary ]]; then role="secondary (connected)"; else role="secondary (lost the primary)"; fi
+    # Connected: .primary is there and the primary was heard from in the last 3 s (lib/replica-quorum.ts).
+    lag=$(timeout 2 cat "$mnt/.lag" 2>/dev/null || true)
+    if [[ $lag =~ ^[+]?([0-9]+)$ ]]; then lag=$((10#${BASH_REMATCH[1]})); else lag='?'; fi
+    if [[ $h == h1 ]]; then
+      role=primary
+    elif [[ -e $mnt/.primary && $lag != '?' ]] && ((lag < 3000)); then
+      role="secondary (connected, lag $lag ms)"
+    else
+      role="secondary (lost the primary, lag $lag ms)"
+    fi
     pos=$(timeout 2 cat "$mnt/users.db-pos" 2>/dev/null || echo '-')
     users=$(nsenter --net="/run/netns/$ns" curl -s -m 2 "http://127.0.0.1:$BASE_PORT/health" || echo 'no answer')
     enrollment=$(nsenter --net="/run/netns/$ns" curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((BASE_PORT + 100))/health" || true)

@@ -10,24 +10,29 @@ import { cannotLogIn, printTallies, startLoad, tallyProblems, type Tallies } fro
 import { options as commandOptions } from './cli.ts';
 
 export const TARGETS = ['secondary1', 'secondary2', 'primary', 'users.1', 'users.2', 'enrollment.1', 'enrollment.2', 'enrollment.3'] as const;
-export type Target = (typeof TARGETS)[number];
+// With bin/hosts.sh: a process of one host.
+export const HOST_TARGETS = ['h1', 'h2', 'h3'].flatMap((host) => ['litefs', 'users', 'enrollment'].map((kind) => `${host}.${kind}`));
+export type Target = (typeof TARGETS)[number] | string;
 const GROUPS: Record<string, Target[]> = {
   secondaries: ['secondary1', 'secondary2'],
   users: ['users.1', 'users.2'],
   enrollment: ['enrollment.1', 'enrollment.2', 'enrollment.3'],
 };
 
-// The port each target listens on: how its process is found, and how its return is seen.
-function portOf(target: Target, base: number): number {
+// Where each target listens (inside its host's network namespace, with bin/hosts.sh): how its
+// process is found, and how its return is seen.
+function placeOf(target: Target, base: number, hostsPrefix?: string): { port: number; netns?: string } {
   const ports = formationPorts(base);
   const [kind, instance] = target.split('.');
-  if (kind === 'users' || kind === 'enrollment') return ports[kind][Number(instance) - 1];
-  return ports.litefs[kind as keyof typeof ports.litefs];
+  if (hostsPrefix) return { port: { litefs: ports.litefs.primary, users: ports.users[0], enrollment: ports.enrollment[0] }[instance]!, netns: `${hostsPrefix}-${kind}` };
+  if (kind === 'users' || kind === 'enrollment') return { port: ports[kind][Number(instance) - 1] };
+  return { port: ports.litefs[kind as keyof typeof ports.litefs] };
 }
 
-// The pid listening on a loopback port, from `ss` (iproute2), or undefined.
-export function listener(port: number): number | undefined {
-  const out = execFileSync('ss', ['-ltnpH', `sport = :${port}`], { encoding: 'utf8' });
+// The pid listening on a port (in a network namespace), from `ss` (iproute2), or undefined.
+export function listener(port: number, netns?: string): number | undefined {
+  const ss = ['ss', '-ltnpH', `sport = :${port}`];
+  const out = netns ? execFileSync('nsenter', [`--net=/run/netns/${netns}`, ...ss], { encoding: 'utf8' }) : execFileSync(ss[0], ss.slice(1), { encoding: 'utf8' });
   const pid = /pid=(\d+)/.exec(out)?.[1];
   return pid ? Number(pid) : undefined;
 }
@@ -54,6 +59,7 @@ export interface Options {
   kill: Target[]; // in this order
   betweenMs?: number; // after a target is back, before the next kill
   registerEveryMs?: number;
+  hostsPrefix?: string; // the formation of bin/hosts.sh (HOSTS_PREFIX), whose targets are HOST_TARGETS
   log?: (line: string) => void;
 }
 
@@ -67,8 +73,8 @@ export async function killUnderLoad(options: Options): Promise<Report> {
   const notBack: Target[] = [];
   await sleep(1000);
   for (const target of options.kill) {
-    const port = portOf(target, options.basePort);
-    const pid = listener(port);
+    const { port, netns } = placeOf(target, options.basePort, options.hostsPrefix);
+    const pid = listener(port, netns);
     if (!pid) {
       log(`kill-under-load: nothing listens for ${target} on port ${port}`);
       notBack.push(target);
@@ -80,7 +86,7 @@ export async function killUnderLoad(options: Options): Promise<Report> {
     log(`kill-under-load: ${(record.at / 1000).toFixed(1)} s: SIGKILLed ${target} (pid ${pid})`);
     const killedAt = performance.now();
     const back = await until(30_000, () => {
-      const now = listener(port);
+      const now = listener(port, netns);
       return now !== undefined && now !== pid;
     });
     if (!back) {
@@ -89,7 +95,7 @@ export async function killUnderLoad(options: Options): Promise<Report> {
       continue;
     }
     record.backAfterMs = Math.round(performance.now() - killedAt);
-    if (target === 'primary') {
+    if (target === 'primary' && !options.hostsPrefix) {
       const returned = performance.now();
       const writable = await until(10_000, async () => (await Promise.all(ports.users.map((port) => takesWrites(port)))).every(Boolean));
       if (writable) record.writesBackAfterMs = Math.round(performance.now() - returned);
@@ -141,7 +147,7 @@ export function problems(report: Report): string[] {
 }
 
 if (import.meta.main) {
-  const usage = `usage: bin/kill-under-load.sh [--kill LIST] [--times N] [--between SECONDS]
+  const usage = `usage: bin/kill-under-load.sh [--kill LIST] [--times N] [--between SECONDS] [--hosts]
 
 SIGKILLs processes of the running formation (npm start, BASE_PORT=${process.env.BASE_PORT ?? 5000}) in turn, under
 load through its gateway (logins, catalogue reads, enroll/drop, a registration every 0.5 s followed by
@@ -150,6 +156,8 @@ of request, the requests, failures, 503s with Retry-After, the slowest and the l
 that every process came back and that every account registered meanwhile logs in.
   --kill     a list of ${TARGETS.join(', ')},
              or the groups secondaries, users, enrollment (default secondaries,primary,users,enrollment)
+  --hosts    the formation of bin/hosts.sh instead (HOSTS_PREFIX, default egw): --kill is then a list of
+             HOST.KIND, HOST one of h1, h2, h3 and KIND one of litefs, users, enrollment (default all nine)
   --times    kills of each (default 2)
   --between  seconds after a process is back before the next kill (default 3)
 Exits 1 if a login or read failed, a refusal had no Retry-After, a process did not come back or a
@@ -159,18 +167,21 @@ registered account cannot log in.`;
       kill: { type: 'string', default: 'secondaries,primary,users,enrollment' },
       times: { type: 'string', default: '2' },
       between: { type: 'string', default: '3' },
+      hosts: { type: 'boolean', default: false },
     },
     usage,
   );
-  const named = values.kill.split(',').flatMap((name) => GROUPS[name] ?? [name]);
-  const unknown = named.filter((name) => !TARGETS.includes(name as Target));
+  const named = values.hosts && values.kill === 'secondaries,primary,users,enrollment' ? HOST_TARGETS : values.kill.split(',').flatMap((name) => GROUPS[name] ?? [name]);
+  const known: readonly string[] = values.hosts ? HOST_TARGETS : TARGETS;
+  const unknown = named.filter((name) => !known.includes(name));
   const times = Number(values.times);
   if (unknown.length || !Number.isInteger(times) || times < 1) {
     console.error(unknown.length ? `unknown process(es): ${unknown.join(', ')}\n\n${usage}` : usage);
     process.exit(2);
   }
   const kill = (named as Target[]).flatMap((target) => Array<Target>(times).fill(target));
-  const report = await killUnderLoad({ basePort: Number(process.env.BASE_PORT ?? 5000), kill, betweenMs: Number(values.between) * 1000 });
+  const hostsPrefix = values.hosts ? process.env.HOSTS_PREFIX || 'egw' : undefined;
+  const report = await killUnderLoad({ basePort: Number(process.env.BASE_PORT ?? 5000), kill, betweenMs: Number(values.between) * 1000, hostsPrefix });
   printReport(report);
   const found = problems(report);
   for (const problem of found) console.log(`PROBLEM: ${problem}`);

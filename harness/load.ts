@@ -13,7 +13,7 @@ export interface Tally {
   failures: number; // answers the clients should never see (and connection errors)
   refused: number; // 503 with Retry-After: the write was not done, and the client was told when to retry
   refusedWithoutRetryAfter: number;
-  replayed: number; // answers given again for an Idempotency-Key (the first one's instance died)
+  replayed: number; // answers given again for an Idempotency-Key (the first one's instance died), or said lost
   resent: number; // writes the client sent again with their key after a closed connection
   slowestMs: number;
   longestOutageMs: number;
@@ -80,7 +80,11 @@ export async function startLoad(gateway: string, { registerEveryMs = 500 } = {})
     if (reply.replayed) t.replayed++;
     if (reply.resent) t.resent++;
     t.slowestMs = Math.max(t.slowestMs, Math.round(now - sent));
-    if (ok.includes(reply.status)) {
+    // A repeat whose first try was carried out but whose answer died with its instance (409, see
+    // lib/idempotency.ts) was carried out: counted with the replayed answers.
+    const carriedOut = reply.status === 409 && /was carried out/.test(reply.text);
+    if (carriedOut) t.replayed++;
+    if (ok.includes(reply.status) || carriedOut) {
       if (t.outageSince !== undefined) t.longestOutageMs = Math.max(t.longestOutageMs, Math.round(now - t.outageSince));
       t.outageSince = undefined;
       return reply;
@@ -129,7 +133,7 @@ export async function startLoad(gateway: string, { registerEveryMs = 500 } = {})
   loop(async (turn) => {
     const username = `${run}-${turn}`;
     const reply = await measure('register', [201], () => send(`${gateway}/users`, 'POST', { username, password: LOAD_PASSWORD, roles: ['Student'] }));
-    if (reply.status === 201) {
+    if (reply.status === 201 || /was carried out/.test(reply.text)) {
       registered.push(username);
       await measure('login just registered', [200], () => login(username, LOAD_PASSWORD));
     }

@@ -8,21 +8,24 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { config, ROOT } from './config.ts';
 import { Database } from './db.ts';
-import { waitForMount } from './litefs.ts';
+import { isFuseMount, waitForMount } from './litefs.ts';
 
 type Settings = Pick<typeof config.enrollment, 'db' | 'litefs'>;
 
-export async function openEnrollmentDb({ db: file, litefs }: Settings = config.enrollment): Promise<Database> {
-  if (litefs !== 'off') await waitForMount(path.dirname(file));
+// `create: false` reopens a database that exists (after its litefs died): it waits for nothing and
+// creates nothing, and throws while the mount is not back (lib/primary.ts tries again).
+export async function openEnrollmentDb({ db: file, litefs }: Settings = config.enrollment, { create = true } = {}): Promise<Database> {
+  if (litefs !== 'off' && create) await waitForMount(path.dirname(file));
+  if (litefs !== 'off' && !create && !(await isFuseMount(path.dirname(file)))) throw new Error(`${path.dirname(file)} is not a LiteFS mount (yet)`);
   if (litefs === 'replica') {
-    await replicated(file);
+    if (create) await replicated(file);
     // LiteFS applies each of the primary's transactions under the write lock: with writes every few
     // milliseconds, a read waiting at most 100 ms met SQLITE_BUSY now and then.
     const db = await Database.open(file, { readonly: true, busyTimeoutMs: 2000 });
     await db.run('PRAGMA foreign_keys = ON');
     return db;
   }
-  const db = await Database.open(file);
+  const db = await Database.open(file, { create });
   if (litefs === 'off') await db.run('PRAGMA journal_mode = WAL');
   await db.execFile(path.join(ROOT, 'sql/enrollment.sql'));
   await db.execFile(path.join(ROOT, 'sql/idempotency.sql'));

@@ -112,11 +112,6 @@ function toProblem(error: unknown): Problem {
   if (typeof status === 'number' && status >= 400 && status < 500 && expose) {
     return new Problem(status, message ?? 'Bad Request', message ?? '');
   }
-  // A write that reached a host holding only a read-only replica (bin/hosts.sh): the gateway sends
-  // writes to the primary's host, so this one came while that host was away.
-  if (/SQLITE_READONLY/.test(String(message))) {
-    return new Problem(503, 'Service Unavailable', "this host holds a read-only replica and the primary's host is away: nothing was changed; try again shortly", { 'Retry-After': '1' });
-  }
   return new Problem(500, 'Internal Server Error', 'the server failed to handle this request');
 }
 

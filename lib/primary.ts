@@ -17,7 +17,7 @@ export class PrimaryAway extends Problem {
 }
 
 const HUNG =
-  'the users database did not answer in time: this change may or may not have been made; send it again with the same Idempotency-Key to learn which';
+  'the database did not answer in time: this change may or may not have been made; send it again with the same Idempotency-Key to learn which';
 
 // What a connection whose file sits on a dead (or replaced) FUSE mount answers, and what opening
 // one says while litefs is not mounted: the primary is away, not broken.
@@ -30,6 +30,8 @@ export interface PrimaryOptions {
   // On a host that holds only a replica (bin/hosts.sh) the primary is on another host, out of reach:
   // every call answers PrimaryAway with this detail, and nothing is ever opened.
   elsewhere?: string;
+  // What PrimaryAway says while the connection is lost (the users database's primary by default).
+  away?: string;
   // Opens the primary's database; throws while it is not there (no live mount, no file). A reopen
   // (`create: false`) must never create the file.
   open: (options: { create: boolean }) => Promise<Database>;
@@ -52,6 +54,7 @@ export class Primary implements Connection {
   #lastFailure = '';
   readonly #open: (options: { create: boolean }) => Promise<Database>;
   readonly #elsewhere?: string;
+  readonly #away?: string;
   readonly #timeoutMs: number;
   readonly #retryMs: number;
   readonly #log: (line: string) => void;
@@ -60,6 +63,7 @@ export class Primary implements Connection {
     this.file = options.file;
     this.#open = options.open;
     this.#elsewhere = options.elsewhere;
+    this.#away = options.away;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#retryMs = options.retryMs ?? 250;
     this.#log = options.log ?? ((line) => process.stdout.write(`${line}\n`));
@@ -107,13 +111,13 @@ export class Primary implements Connection {
     if (this.#elsewhere) throw new PrimaryAway(this.#elsewhere);
     if (!this.#db) await this.#openOnce();
     const db = this.#db;
-    if (!db) throw new PrimaryAway();
+    if (!db) throw new PrimaryAway(this.#away);
     try {
       return await withTimeout(work(db), this.#timeoutMs);
     } catch (error) {
       if (!isLost(error)) throw error;
       this.#lose(db, error as Error);
-      throw error instanceof TimeoutError ? new PrimaryAway(HUNG) : new PrimaryAway();
+      throw new PrimaryAway(error instanceof TimeoutError ? HUNG : this.#away);
     }
   }
 

@@ -13,13 +13,14 @@ import { MAX_LAG_MS } from '../lib/replica-quorum.ts';
 import { DEV_PASSWORD, STUDENTS } from '../lib/roster.ts';
 import { cannotLogIn, printTallies, startLoad, tallyProblems, type Load, type Tallies } from '../harness/load.ts';
 import { randomBasePort, tempDir } from '../harness/support.ts';
+import { HOST_TARGETS, killUnderLoad, printReport, problems } from '../bin/kill-under-load.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const run = promisify(execFile);
 const PREFIX = 'egwt';
 
 describe('three hosts under load (bin/hosts.sh: network namespaces, LiteFS over a bridge)', function () {
-  this.timeout(300_000);
+  this.timeout(300_000); // each scenario; the whole file takes about two minutes
   const basePort = randomBasePort();
   const gateway = `http://127.0.0.1:${basePort + 500}`;
   let dir: string;
@@ -44,13 +45,24 @@ describe('three hosts under load (bin/hosts.sh: network namespaces, LiteFS over 
     dir = await tempDir('hosts');
     env = { ...process.env, BASE_PORT: String(basePort), HOSTS_DIR: dir, HOSTS_PREFIX: PREFIX, HOSTS_SUBNET: '198.18.7' };
     await hosts('up');
-    load = await startLoad(gateway, { registerEveryMs: 200 });
-    await sleep(3000);
-    report('warm-up, every host up', load.takeTallies());
   });
   after(async () => {
     await load?.stop();
     await hosts('down').catch(() => {});
+  });
+
+  it("0. every process of every host (litefs, users, enrollment) SIGKILLed in turn: no login or read fails, writes get at most 503 + Retry-After, each is back", async () => {
+    try {
+      const kills = await killUnderLoad({ basePort, kill: HOST_TARGETS, betweenMs: 1000, registerEveryMs: 200, hostsPrefix: PREFIX, log: () => {} });
+      printReport(kills, (line) => console.log(`      ${line}`));
+      assert.deepEqual(problems(kills), []);
+      for (const kind of ['register', 'enroll', 'drop']) assert.equal(kills.kinds[kind].failures, 0, `${kind}: ${JSON.stringify(kills.kinds[kind].examples)}`);
+    } finally {
+      // The load for the hosts' deaths below.
+      load = await startLoad(gateway, { registerEveryMs: 200 });
+      await sleep(3000);
+      report('warm-up, every host up', load.takeTallies());
+    }
   });
 
   it('1. a secondary host killed: no login or read fails, writes go on; back, it catches up and serves again', async () => {
