@@ -83,8 +83,11 @@ start_host() {
     env+=(USERS_PRIMARY=elsewhere USERS_REPLICA_DBS="$dir/litefs/$node/mnt/users.db" ENROLLMENT_LITEFS=replica
       REPLICA_PEERS="http://$(address $peer):$BASE_PORT")
   fi
-  env "${env[@]}" setsid nsenter --net="/run/netns/$(netns "$h")" \
-    foreman start --procfile etc/host.Procfile --root . --port "$BASE_PORT" >>"$dir/formation.log" 2>&1 </dev/null &
+  # h2 also keeps the users database's snapshots (BACKUP_DIR), on another host than the primary's.
+  env "${env[@]}" BACKUP_DIR="$dir/backups" setsid nsenter --net="/run/netns/$(netns "$h")" \
+    foreman start --procfile etc/host.Procfile --root . --port "$BASE_PORT" \
+    --formation "users=1,enrollment=1,litefs=1,users-backup=$([[ $h == h2 ]] && echo 1 || echo 0)" \
+    >>"$dir/formation.log" 2>&1 </dev/null &
 }
 
 start_gateway() {

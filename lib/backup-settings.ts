@@ -25,7 +25,8 @@ export const backupSettings = {
   replaced: path.join(config.backupDir, 'replaced'),
   litestreamSocket: `${config.enrollment.db}-litestream.sock`,
   litestreamMeta: `${config.enrollment.db}-litestream`,
-  primaryUrl: `http://127.0.0.1:${formationPorts(Number(process.env.BASE_PORT || 5000)).litefs.primary}`,
+  // The LiteFS primary to export from: on one host its loopback port; with bin/hosts.sh, h1's address.
+  primaryUrl: process.env.PRIMARY_URL || `http://127.0.0.1:${formationPorts(Number(process.env.BASE_PORT || 5000)).litefs.primary}`,
   usersInterval: () => setting('USERS_BACKUP_INTERVAL_SECONDS'),
   usersKeep: () => ({ recent: setting('USERS_BACKUP_KEEP_RECENT'), hourly: setting('USERS_BACKUP_KEEP_HOURLY'), daily: setting('USERS_BACKUP_KEEP_DAILY') }),
 };

@@ -4,11 +4,12 @@
 // `bin/hosts.sh down` leaves nothing behind. Each scenario prints what the clients saw.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from '../lib/config.ts';
+import { Database } from '../lib/db.ts';
 import { MAX_LAG_MS } from '../lib/replica-quorum.ts';
 import { DEV_PASSWORD, STUDENTS } from '../lib/roster.ts';
 import { cannotLogIn, printTallies, startLoad, tallyProblems, type Load, type Tallies } from '../harness/load.ts';
@@ -43,7 +44,7 @@ describe('three hosts under load (bin/hosts.sh: network namespaces, LiteFS over 
 
   before(async () => {
     dir = await tempDir('hosts');
-    env = { ...process.env, BASE_PORT: String(basePort), HOSTS_DIR: dir, HOSTS_PREFIX: PREFIX, HOSTS_SUBNET: '198.18.7' };
+    env = { ...process.env, BASE_PORT: String(basePort), HOSTS_DIR: dir, HOSTS_PREFIX: PREFIX, HOSTS_SUBNET: '198.18.7', USERS_BACKUP_INTERVAL_SECONDS: '5' };
     await hosts('up');
   });
   after(async () => {
@@ -137,6 +138,19 @@ describe('three hosts under load (bin/hosts.sh: network namespaces, LiteFS over 
     for (const kind of ['register', 'enroll', 'drop']) assert.equal(away[kind].failures, 0, `${kind}: ${JSON.stringify(away[kind].examples)}`);
     assert.ok(writesBackAfterMs <= 5000, `writes came back ${writesBackAfterMs} ms after the primary`);
     assert.deepEqual(await cannotLogIn(gateway, registeredBefore), [], 'an account acknowledged before the kill is gone');
+  });
+
+  it("h2 keeps snapshots of the users database, exported from h1 over the bridge, with the accounts registered under load", async () => {
+    const snapshots = path.join(dir, 'h2', 'backups', 'users');
+    const newest = (await readdir(snapshots)).filter((name) => name.endsWith('.db')).sort().at(-1);
+    assert.ok(newest, `no snapshot in ${snapshots}`);
+    const db = await Database.open(path.join(snapshots, newest), { readonly: true });
+    try {
+      const { count } = (await db.get<{ count: number }>('SELECT count(*) AS count FROM users WHERE username IN (SELECT value FROM json_each(?))', [JSON.stringify(load.registered)]))!;
+      assert.ok(count > 0, `${newest} holds none of the ${load.registered.length} accounts registered under load`);
+    } finally {
+      await db.close();
+    }
   });
 
   it('4. bin/hosts.sh down leaves no namespace, bridge, mount or process behind', async () => {
