@@ -1,5 +1,6 @@
 // The enrollment service: the course catalogue, enrollments and waitlists, for students,
-// instructors and the Registrar. Three instances share one SQLite file in WAL mode. Every change
+// instructors and the Registrar. Three instances share one SQLite file in WAL mode (with
+// bin/hosts.sh, one per host on LiteFS: h1's takes the writes, the others read). Every change
 // runs in one BEGIN IMMEDIATE transaction that reads the state it decides on, so the rules hold
 // under any interleaving of requests across processes. The caller is always the verified bearer.
 import Router from '@koa/router';

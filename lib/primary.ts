@@ -5,6 +5,7 @@
 // While the primary is away, calls fail at once with PrimaryAway (503, Retry-After): they never
 // hang and never half-write (a transaction that fails is rolled back, or never committed). A call
 // that hangs is given up after timeoutMs: that one may yet be carried out, and its 503 says so.
+// With bin/hosts.sh the enrollment service holds its database on LiteFS the same way (`away`).
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TimeoutError, withTimeout, type Database, type Params, type RunResult, type Connection, type Transaction } from './db.ts';

@@ -1,8 +1,8 @@
-// On a host without the primary (bin/hosts.sh): may this host's replica answer logins? While it is
+// On a host without the primary (bin/hosts.sh): may this host's replica answer? While it is
 // connected to the primary (LiteFS keeps a `.primary` file in its mount, and has heard from the
-// primary in the last 3 s), yes. Once it has lost the
-// primary it may be behind, and this host may be the one cut off from the rest (a partition): it
-// answers only if another host's replica has lost the primary too. Then the primary's host is away,
+// primary in the last 3 s), yes. Once it has lost the primary it may be behind, and this host may be
+// the one cut off from the rest (a partition): it answers only if another host's replica has lost
+// the primary too. Then the primary's host is away,
 // and the replicas hold all that is left. A peer that does not answer counts against: from here, a
 // dead peer and a partition look the same. The peers' verdict is kept for a second.
 import { readFile } from 'node:fs/promises';
@@ -14,7 +14,8 @@ import { Problem } from './problem.ts';
 
 // The primary sends a heartbeat every second, and LiteFS's `.lag` file tells how long ago the last
 // word from it came. Cut off by a partition (packets dropped, nothing closed), a replica keeps its
-// `.primary` file for as long as TCP waits (minutes), but its lag grows from the first second on.
+// `.primary` file until TCP keepalive gives up (about 150 s, measured), but its lag grows from the
+// first second on.
 export const MAX_LAG_MS = 3000;
 
 // A check of a FUSE mount whose litefs hangs could block: after 500 ms it counts as lost.
