@@ -20,7 +20,7 @@ import { PASSWORD } from './lib/limits.ts';
 import { hashIterations, hashPassword, verifyPassword } from './lib/password.ts';
 import { Primary, PrimaryAway } from './lib/primary.ts';
 import { openUsersPrimary } from './lib/users-db.ts';
-import { replicaConnected, replicaMayAnswer, staleReplica } from './lib/replica-quorum.ts';
+import { refuseIfStale, replicaConnected, replicaMayAnswer } from './lib/replica-quorum.ts';
 import { ReadRotation } from './lib/rotation.ts';
 import { authenticate, loadPublicKeys, ROLES, tokenSigner, type Caller, type PublicKeys, type Role } from './lib/tokens.ts';
 import { fields, oneOrMoreOf, string, validUsername } from './lib/validate.ts';
@@ -129,14 +129,6 @@ export async function createUsersApp({ primary, replicas, replica, publicKeys, s
   // Unknown users are checked against this, so they cost as much time as a wrong password.
   const dummyHash = await hashPassword(randomUUID(), settings.pbkdf2Iterations);
   const closed = new AbortController();
-
-  // On a host without the primary, a replica that has lost it while another host's has not may be
-  // behind (this host is cut off): its logins are refused with 503, which the gateway retries on
-  // another host.
-  async function refuseIfStale(): Promise<void> {
-    if (!replica || (await replica.mayAnswer())) return;
-    throw staleReplica();
-  }
 
   // Replication is asynchronous: a user registered a moment ago may not be on the secondary yet,
   // so a miss there is asked again of the primary before it counts as "no such user" (while the
@@ -284,7 +276,7 @@ export async function createUsersApp({ primary, replicas, replica, publicKeys, s
     const body = fields(ctx.request.body, ['username', 'password']);
     const username = string(body.username, 'username', { max: 64 }).toLowerCase();
     const secret = password(body.password);
-    await refuseIfStale();
+    await refuseIfStale(replica?.mayAnswer);
     const hadFailures = await refuseIfLockedOut(username);
     const { user, served } = await readUser(username);
     ctx.state.log = { replica: served };
@@ -362,7 +354,7 @@ export async function createUsersApp({ primary, replicas, replica, publicKeys, s
     if (caller.username !== username && !caller.roles.includes('Registrar')) {
       throw forbidden('only the user themselves or a Registrar may see an account');
     }
-    await refuseIfStale();
+    await refuseIfStale(replica?.mayAnswer);
     const { user, served } = await readUser(username);
     ctx.state.log = { replica: served };
     if (!user) throw notFound(`no user "${username}"`);
@@ -378,7 +370,7 @@ export async function createUsersApp({ primary, replicas, replica, publicKeys, s
   // What this instance can do: logins need a replica (or the primary) that answers, writes need the
   // primary. The gateway sends requests only to an instance that can log in.
   router.get('/health', async (ctx) => {
-    await refuseIfStale();
+    await refuseIfStale(replica?.mayAnswer);
     const logins = await replicas.read((db) => db.get('SELECT 1 FROM users LIMIT 1')).then(
       () => true,
       () => false,

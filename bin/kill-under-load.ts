@@ -164,14 +164,14 @@ Exits 1 if a login or read failed, a refusal had no Retry-After, a process did n
 registered account cannot log in.`;
   const values = commandOptions(
     {
-      kill: { type: 'string', default: 'secondaries,primary,users,enrollment' },
+      kill: { type: 'string' },
       times: { type: 'string', default: '2' },
       between: { type: 'string', default: '3' },
       hosts: { type: 'boolean', default: false },
     },
     usage,
   );
-  const named = values.hosts && values.kill === 'secondaries,primary,users,enrollment' ? HOST_TARGETS : values.kill.split(',').flatMap((name) => GROUPS[name] ?? [name]);
+  const named = values.kill === undefined && values.hosts ? HOST_TARGETS : (values.kill ?? 'secondaries,primary,users,enrollment').split(',').flatMap((name) => GROUPS[name] ?? [name]);
   const known: readonly string[] = values.hosts ? HOST_TARGETS : TARGETS;
   const unknown = named.filter((name) => !known.includes(name));
   const times = Number(values.times);

@@ -45,15 +45,15 @@ async function send(url: string, method: string, body?: unknown, token?: string)
     const reply = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
     return { status: reply.status, retryAfter: reply.headers.get('retry-after'), replayed: reply.headers.has('idempotent-replayed'), resent, text: await reply.text() };
   };
-  for (const [attempt, pause] of [0, 100, 500, 1500].entries()) {
-    await sleep(pause);
+  const pauses = [100, 500, 1500];
+  for (let attempt = 0; ; attempt++) {
     try {
       return await once(attempt > 0);
     } catch (error) {
-      if (method === 'GET' || attempt === 3) throw error;
+      if (method === 'GET' || attempt === pauses.length) throw error;
+      await sleep(pauses[attempt]);
     }
   }
-  throw new Error('unreachable');
 }
 
 interface Reply {

@@ -25,13 +25,18 @@ export function replicaConnected(file: string): () => Promise<boolean> {
   return () => withTimeout(check(), 500).catch(() => false);
 }
 
-// What a replica-only host answers while it may not.
-export const staleReplica = () => new Problem(503, 'Service Unavailable', "this host's replica has lost the primary and may be behind: try again shortly", { 'Retry-After': '1' });
+// 503 while this host's replica may not answer (the gateway sends the request to another host); no
+// check without a replica of its own.
+export async function refuseIfStale(mayAnswer?: () => Promise<boolean>): Promise<void> {
+  if (mayAnswer && !(await mayAnswer())) {
+    throw new Problem(503, 'Service Unavailable', "this host's replica has lost the primary and may be behind: try again shortly", { 'Retry-After': '1' });
+  }
+}
 
-// Refuses every request while this host's replica may not answer; no check without a replica.
+// The same for every request.
 export function refuseWhileStale(mayAnswer?: () => Promise<boolean>): Koa.Middleware {
   return async (_ctx, next) => {
-    if (mayAnswer && !(await mayAnswer())) throw staleReplica();
+    await refuseIfStale(mayAnswer);
     await next();
   };
 }
